@@ -1,0 +1,37 @@
+/* JID helpers: bare JIDs, XEP-0106 escaping, and the calendar JID of a user. */
+#ifndef CP_JID_H
+#define CP_JID_H
+
+#include <stddef.h>
+
+/* Writes the bare form of JID (no resource), lower-casing the domain, into OUT.
+ * Returns 0, or CP_EINVAL for an empty/malformed JID or when OUT is too small. */
+int cp_jid_bare(const char *jid, char *out, size_t outlen);
+
+/* Splits a bare JID into localpart and domain (copies). Returns 0 or CP_EINVAL
+ * (no '@', empty parts). */
+int cp_jid_split(const char *bare, char *local, size_t locallen, char *domain, size_t domainlen);
+
+/* XEP-0106 escaping of a localpart ("alice@other.org" -> "alice\40other.org").
+ * Returns 0 or CP_EINVAL when OUT is too small. */
+int cp_jid_escape(const char *in, char *out, size_t outlen);
+
+/* Reverses cp_jid_escape. Returns 0 or CP_EINVAL. */
+int cp_jid_unescape(const char *in, char *out, size_t outlen);
+
+/* The calendar JID of user USER_BARE: "local@COMPONENT" for the primary domain, else the
+ * escaped bare JID as localpart. Returns 0 or CP_EINVAL. */
+int cp_jid_calendar(const char *user_bare, const char *primary_domain, const char *component,
+                    char *out, size_t outlen);
+
+/* The user's bare JID from a calendar JID addressed to COMPONENT. Returns 0, or CP_EINVAL
+ * when CAL is not a calendar JID of COMPONENT. */
+int cp_jid_user_from_calendar(const char *cal, const char *primary_domain, const char *component,
+                              char *out, size_t outlen);
+
+/* The default mailbox of a user: the bare JID with its domain replaced by MAILBOX_DOMAIN when
+ * that is non-NULL and non-empty. Returns 0 or CP_EINVAL. */
+int cp_jid_default_mailbox(const char *user_bare, const char *mailbox_domain, char *out,
+                           size_t outlen);
+
+#endif

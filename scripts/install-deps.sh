@@ -1,0 +1,29 @@
+#!/bin/sh
+# Installs, from Debian 12's packages, everything calpresence needs to build, test and run the
+# demo. Run as root. Skips apt-get entirely when everything is already installed.
+set -eu
+
+PACKAGES="build-essential meson ninja-build pkg-config clang libclang-rt-14-dev
+ libstrophe-dev libcurl4-openssl-dev libxml2-dev libssl-dev libsqlite3-dev libevent-dev
+ libcriterion-dev libxml2-utils openssl sqlite3 valgrind procps
+ prosody prosody-modules python3 python3-slixmpp python3-exchangelib"
+
+missing=""
+for p in $PACKAGES; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' ||
+        missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+
+if [ "$(id -u)" -ne 0 ]; then
+    echo "install-deps: missing packages:$missing; run this script as root" >&2
+    exit 1
+fi
+echo "install-deps: installing$missing"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -q
+# shellcheck disable=SC2086
+apt-get install -y -q --no-install-recommends $missing
+# Prosody's package starts a system-wide service; the tests run private instances instead.
+if command -v systemctl >/dev/null 2>&1; then systemctl disable --now prosody >/dev/null 2>&1 || true; fi
+service prosody stop >/dev/null 2>&1 || true
