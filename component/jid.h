@@ -4,6 +4,11 @@
 
 #include <stddef.h>
 
+/* Longest localpart or domain in bytes (RFC 7622), and a buffer size that holds any bare JID
+ * these functions accept, including the terminating NUL. */
+#define CP_JID_PART_MAX 1023
+#define CP_JID_BARE_MAX (2 * CP_JID_PART_MAX + 2)
+
 /* Writes the bare form of JID (no resource), lower-casing the domain, into OUT.
  * Returns 0, or CP_EINVAL for an empty/malformed JID or when OUT is too small. */
 int cp_jid_bare(const char *jid, char *out, size_t outlen);
