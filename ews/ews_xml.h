@@ -93,8 +93,10 @@ int ews_parse_send_notification(const char *body, size_t len, struct ews_notific
                                 struct ews_error *err);
 int ews_parse_get_folder(const char *body, size_t len, struct ews_folder_result *out,
                          struct ews_error *err);
-/* One GetStreamingEvents envelope (the splitter below calls it for you). Errors of the
- * frame are in out->error / out->errors; returns 0, EWS_E_RESPONSE or a parse failure. */
+/* One GetStreamingEvents envelope (the splitter below calls it for you). Returns 0 when the
+ * envelope parsed: per-subscription errors (ResponseClass="Error", e.g.
+ * ErrorInvalidSubscription) are then in out->errors; EWS_E_RESPONSE for a SOAP fault and the
+ * parse failures above, with out->error filled. */
 int ews_parse_streaming_frame(const char *body, size_t len, struct ews_stream_frame *out);
 /* ServerVersionInfo of any response; 0, or EWS_E_MALFORMED when absent. */
 int ews_parse_server_info(const char *body, size_t len, struct ews_server_info *out);
@@ -125,8 +127,10 @@ struct ews_stream;
  * ews_stream_free(). NULL when out of memory. */
 struct ews_stream *ews_stream_new(size_t max_envelope);
 /* Feeds any chunk of the HTTP body. Each complete envelope is parsed and passed to cb as
- * soon as its end tag arrives. Returns 0, the callback's non-zero value, EWS_E_TOO_LARGE
- * (envelope over the bound), EWS_E_UNSAFE (DOCTYPE) or EWS_E_NOMEM: after a negative
+ * soon as its end tag arrives (a frame that failed to parse is passed too, with
+ * frame->error set). Returns 0; or the callback's non-zero value (the rest of the chunk is
+ * then discarded); or EWS_E_TOO_LARGE (envelope over the bound), EWS_E_UNSAFE (DOCTYPE,
+ * nesting), EWS_E_MALFORMED (text outside an envelope), EWS_E_NOMEM: after a negative
  * return the stream is dead (every later feed fails): drop the connection. */
 int ews_stream_feed(struct ews_stream *s, const char *chunk, size_t len, ews_stream_cb cb,
                     void *ud);

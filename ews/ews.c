@@ -1,1 +1,0 @@
-#include "ews.h"
