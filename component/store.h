@@ -78,6 +78,10 @@ typedef int (*cp_store_user_cb)(const struct cp_user *user, void *ud);
 int cp_store_users_each(struct cp_store *store, const char *filter, size_t max, cp_store_user_cb cb,
                         void *ud);
 
+/* Calls CB for each enabled user in JID order (the engine's start-up walk; uses the
+ * enabled-users index). Same callback rules as cp_store_users_each. */
+int cp_store_enabled_users_each(struct cp_store *store, cp_store_user_cb cb, void *ud);
+
 /* Counts users; ENABLED_ONLY restricts to enabled ones. Returns >= 0 or CP_EIO. */
 long cp_store_users_count(struct cp_store *store, bool enabled_only);
 

@@ -1,0 +1,44 @@
+/* The store's schema as an ordered list of migrations. Entry N (1-based) takes a database from
+ * user_version N-1 to N. Released entries never change: a new schema step is one entry appended
+ * at the end, and cp_store_open applies it to every existing database in its own transaction. */
+#include "store_int.h"
+
+const struct cp_store_migration cp_store_migrations[] = {
+    {
+        "users and subscribers",
+        /* WITHOUT ROWID: every lookup is by the text key, so the key is the table. */
+        "CREATE TABLE users ("
+        "  jid TEXT PRIMARY KEY NOT NULL CHECK (length(jid) > 0),"
+        "  mailbox TEXT CHECK (mailbox IS NULL OR length(mailbox) > 0),"
+        "  enabled INTEGER NOT NULL DEFAULT 0 CHECK (enabled IN (0, 1)),"
+        "  tentative INTEGER NOT NULL DEFAULT 0 CHECK (tentative IN (0, 1, 2)),"
+        "  include_subject INTEGER NOT NULL DEFAULT 0 CHECK (include_subject IN (0, 1)),"
+        "  created INTEGER NOT NULL,"
+        "  updated INTEGER NOT NULL"
+        ") WITHOUT ROWID;"
+        /* Start-up walks and counts the enabled users only; most rows may be disabled. */
+        "CREATE INDEX users_enabled ON users (jid) WHERE enabled = 1;"
+        /* No foreign key to users: anyone may subscribe to the calendar JID of a user who has
+         * not enabled calendar presence yet. The primary key's prefix serves the lookups of
+         * one user's subscribers. */
+        "CREATE TABLE subscribers ("
+        "  user_jid TEXT NOT NULL CHECK (length(user_jid) > 0),"
+        "  subscriber TEXT NOT NULL CHECK (length(subscriber) > 0),"
+        "  created INTEGER NOT NULL,"
+        "  PRIMARY KEY (user_jid, subscriber)"
+        ") WITHOUT ROWID;",
+    },
+    {
+        "Exchange subscription state",
+        "CREATE TABLE ews_subscriptions ("
+        "  user_jid TEXT PRIMARY KEY NOT NULL REFERENCES users (jid) ON DELETE CASCADE,"
+        "  id TEXT NOT NULL CHECK (length(id) > 0),"
+        "  server TEXT NOT NULL CHECK (length(server) > 0),"
+        "  watermark TEXT,"
+        "  updated INTEGER NOT NULL"
+        ") WITHOUT ROWID;",
+    },
+};
+
+const int cp_store_migration_count =
+    (int)(sizeof(cp_store_migrations) / sizeof(cp_store_migrations[0]));
