@@ -8,6 +8,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 
 #include "log.h"
 
@@ -59,8 +60,8 @@ struct cp_config {
 
     /* [notifications] */
     enum cp_notify_mode mode;
-    char *listen; /* host:port of the push listener */
-    char *url;    /* URL given to Exchange in Subscribe */
+    char *listen;         /* host:port of the push listener */
+    char *url;            /* URL given to Exchange in Subscribe */
     int status_frequency; /* minutes */
 
     /* [calendar] */
@@ -95,5 +96,38 @@ bool cp_config_is_admin(const struct cp_config *cfg, const char *bare_jid);
 
 /* True when DOMAIN is one of `domains`. */
 bool cp_config_serves_domain(const struct cp_config *cfg, const char *domain);
+
+/* The key table (config_keys.c): one entry per key, in the order of component.conf.example. */
+enum cp_key_type {
+    CP_KEY_STRING, /* char *; when WORDS is set, one of them (stored as the table spells it) */
+    CP_KEY_INT,    /* int in [MIN, MAX] */
+    CP_KEY_ENUM,   /* an enum field: the index of the value in WORDS */
+    CP_KEY_LIST,   /* struct cp_strlist, comma-separated */
+};
+
+struct cp_config_key {
+    const char *section;
+    const char *name;
+    enum cp_key_type type;
+    const char *def;          /* the default as written in the file; NULL: none */
+    bool required;            /* must be given (with EITHER: one of the two must be) */
+    const char *either;       /* a key of the same section that excludes this one */
+    bool live;                /* a reload applies a change; otherwise only a restart does */
+    bool secret;              /* the value is never printed or logged */
+    int min, max;             /* CP_KEY_INT */
+    const char *const *words; /* NULL-terminated: CP_KEY_ENUM, optional for CP_KEY_STRING */
+    /* Optional extra check of a string or of each list item; may normalise VALUE in place
+     * (never lengthening it). Returns 0, or CP_EINVAL with a reason in WHY. */
+    int (*check)(char *value, char *why, size_t whylen);
+    size_t offset;       /* of the field in struct cp_config */
+    const char *meaning; /* one line, for the documentation */
+};
+
+extern const struct cp_config_key cp_config_keys[];
+extern const size_t cp_config_key_count;
+
+/* Writes CFG to OUT in the file's INI form, every secret value replaced by "(hidden)": for
+ * `calpresence -n -v` style output and logs. */
+void cp_config_print(const struct cp_config *cfg, FILE *out);
 
 #endif
