@@ -291,7 +291,10 @@ store_value(struct parser *p, size_t k, const char *raw, int line)
     const struct cp_config_key *key = &cp_config_keys[k];
     char *v;
 
-    if (*raw == '\0' && key->required)
+    /* Required keys, and strings with a default, are never left empty: the daemon can use
+     * them without checking for NULL. */
+    if (*raw == '\0' &&
+        (key->required || (key->type == CP_KEY_STRING && key->def != NULL && *key->def != '\0')))
         return fail(p, line, "%s: empty value", key->name);
     switch (key->type) {
     case CP_KEY_STRING:

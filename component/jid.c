@@ -73,11 +73,15 @@ local_ok(const char *s, size_t n)
     return true;
 }
 
-/* A domain: non-empty dot-separated labels without '@', '/', spaces or control characters. */
+/* A domain: non-empty dot-separated labels, or a bracketed IP literal, without '@', '/', spaces
+ * or control characters. */
 static bool
 domain_ok(const char *s, size_t n)
 {
     if (n == 0 || n > CP_JID_PART_MAX || s[0] == '.')
+        return false;
+    /* An IPv6 literal is bracketed; anywhere else a colon would be a port, not a domain. */
+    if (s[0] != '[' && memchr(s, ':', n) != NULL)
         return false;
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];

@@ -262,12 +262,12 @@ Test(config, diff_live_and_restart)
                            "[store]\npath = /tmp/cp.db\n[log]\nlevel = debug\n",
                            &b),
                  CP_OK, "%s", errbuf);
-    cr_assert_eq(cp_config_diff(a, b, record, &d), 2);
-    cr_assert_str_eq(d.text, "[component]secret=restart [component]server_port=restart "
+    cr_assert_eq(cp_config_diff(a, b, record, &d), 1);
+    cr_assert_str_eq(d.text, "[component]secret=live [component]server_port=restart "
                              "[component]admins=live [log]level=live ");
     cr_assert_eq(cp_config_diff(a, a, record, &d), 0, "a configuration equals itself");
     cr_assert_eq(d.live + d.restart, 4);
-    cr_assert_eq(cp_config_diff(b, a, NULL, NULL), 2, "REPORT may be NULL");
+    cr_assert_eq(cp_config_diff(b, a, NULL, NULL), 1, "REPORT may be NULL");
     cp_config_free(a);
     cp_config_free(b);
 }
@@ -282,8 +282,9 @@ Test(config, syntax_variants)
                            "domains = example.com   ;comment\r\n"
                            "[calendar]\n"
                            "busy_status = \"  padded # kept  \"   # comment\n"
-                           "oof_status = \"\"\n"
                            "mailbox_domain =\n"
+                           "[exchange]\n"
+                           "ca_file = \"\"\n"
                            "[store]\npath = /tmp/cp.db\n",
                            &c),
                  CP_OK, "%s", errbuf);
@@ -291,7 +292,7 @@ Test(config, syntax_variants)
     cr_assert_str_eq(c->secret, "a#b;c", "'#' and ';' not after whitespace are data");
     cr_assert_str_eq(c->domains.items[0], "example.com");
     cr_assert_str_eq(c->busy_status, "  padded # kept  ");
-    cr_assert_null(c->oof_status, "an empty optional string is not set");
+    cr_assert_null(c->ca_file, "an empty optional string is not set");
     cr_assert_null(c->mailbox_domain);
     cp_config_free(c);
 }
@@ -341,7 +342,10 @@ Test(config, every_error_kind)
         {BASE "[calendar]\ntentative = maybe\n", ":8: tentative: 'maybe' is not one of free, busy"},
         {BASE "[calendar]\nbusy_show = busy\n",
          ":8: busy_show: 'busy' is not one of away, chat, dnd, xa"},
-        {BASE "[calendar]\noof_show =\n", ":8: oof_show: '' is not one of away, chat, dnd, xa"},
+        {BASE "[calendar]\noof_show =\n", ":8: oof_show: empty value"},
+        {BASE "[calendar]\nbusy_status =\n", ":8: busy_status: empty value"},
+        {BASE "[exchange]\ntrust_dir = \"\"\n", ":8: trust_dir: empty value"},
+        {BASE "[notifications]\nlisten =\n", ":8: listen: empty value"},
         {BASE "[log]\nlevel = trace\n",
          ":8: level: 'trace' is not one of error, warn, info, debug"},
         {BASE "[exchange]\nserver_version = Exchange2010_SP3\n",

@@ -22,14 +22,26 @@ Test(jid, bare_strips_resource_and_lowercases_domain)
     /* The resource starts at the first '/', even when an '@' follows it. */
     cr_assert_eq(cp_jid_bare("example.com/a@b", out, sizeof(out)), CP_OK);
     cr_assert_str_eq(out, "example.com");
+    cr_assert_eq(cp_jid_bare("alice@[::1]", out, sizeof(out)), CP_OK);
+    cr_assert_str_eq(out, "alice@[::1]");
 }
 
 Test(jid, bare_refuses_malformed)
 {
     char out[CP_JID_BARE_MAX];
-    const char *bad[] = {"",          "@example.com", "alice@",       "alice@example.com/",
-                         "a b@x.org", "a@b@c.org",    "alice@a..b",   "alice@.a.b",
-                         "a:b@x.org", "a<b@x.org",    "alice@ex com", "o'hara@x.org"};
+    const char *bad[] = {"",
+                         "@example.com",
+                         "alice@",
+                         "alice@example.com/",
+                         "a b@x.org",
+                         "a@b@c.org",
+                         "alice@a..b",
+                         "alice@.a.b",
+                         "a:b@x.org",
+                         "a<b@x.org",
+                         "alice@ex com",
+                         "o'hara@x.org",
+                         "alice@example.com:5222"};
 
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
         cr_expect_eq(cp_jid_bare(bad[i], out, sizeof(out)), CP_EINVAL, "accepted '%s'", bad[i]);
