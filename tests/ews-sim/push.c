@@ -1,0 +1,247 @@
+/* ews-sim: push notifications as Exchange sends them: a SendNotification POST on every change,
+ * a StatusEvent every StatusFrequency minutes of quiet; no answer or a non-OK answer is retried
+ * after 30 s, doubling, until the StatusFrequency window is used up, then the subscription is
+ * dropped; an Unsubscribe answer ends it. A few HTTP connections per listener are shared by
+ * all subscriptions that point at it. Plain http:// URLs only. */
+#include "subs.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <libxml/parser.h>
+
+#define PUSH_TIMEOUT_S 20
+
+struct target {
+    char *host;
+    int port;
+    struct evhttp_connection **evcon;
+    int next;
+    struct target *link;
+};
+
+static struct target *targets;
+
+static struct evhttp_connection *
+target_conn(const char *host, int port)
+{
+    struct target *t;
+    int k = g_sim.push_connections > 0 ? g_sim.push_connections : 1;
+    for (t = targets; t; t = t->link)
+        if (t->port == port && strcmp(t->host, host) == 0)
+            break;
+    if (!t) {
+        t = sim_xcalloc(1, sizeof(*t));
+        t->host = sim_xstrdup(host);
+        t->port = port;
+        t->evcon = sim_xcalloc((size_t)k, sizeof(*t->evcon));
+        t->link = targets;
+        targets = t;
+    }
+    t->next = (t->next + 1) % k;
+    if (!t->evcon[t->next]) {
+        struct evhttp_connection *c =
+            evhttp_connection_base_new(g_sim.base, NULL, host, (ev_uint16_t)port);
+        if (!c)
+            return NULL;
+        evhttp_connection_set_timeout(c, PUSH_TIMEOUT_S);
+        evhttp_connection_set_retries(c, 0);
+        t->evcon[t->next] = c;
+    }
+    return t->evcon[t->next];
+}
+
+void
+sim_push_free(void)
+{
+    int k = g_sim.push_connections > 0 ? g_sim.push_connections : 1;
+    while (targets) {
+        struct target *t = targets;
+        targets = t->link;
+        for (int i = 0; i < k; i++)
+            if (t->evcon[i])
+                evhttp_connection_free(t->evcon[i]);
+        free(t->evcon);
+        free(t->host);
+        free(t);
+    }
+}
+
+static void send_now(struct sim_sub *s);
+
+static void
+on_timer(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    send_now(arg);
+}
+
+static void
+arm(struct sim_sub *s, double seconds)
+{
+    double t = sim_scaled(seconds);
+    struct timeval tv = {(time_t)t, (suseconds_t)((t - (double)(time_t)t) * 1e6)};
+    evtimer_add(s->timer, &tv);
+}
+
+int
+sim_push_start(struct sim_sub *s, const char *url)
+{
+    char host[256];
+    int port = 80, n = 0;
+    const char *p;
+    if (!url || strncasecmp(url, "http://", 7) != 0)
+        return -1;
+    p = url + 7;
+    if (sscanf(p, "%255[^:/]%n", host, &n) != 1)
+        return -1;
+    p += n;
+    if (*p == ':') {
+        port = (int)strtol(p + 1, (char **)&p, 10);
+        if (port <= 0 || port > 65535)
+            return -1;
+    }
+    s->host = sim_xstrdup(host);
+    s->port = port;
+    s->path = sim_xstrdup(*p ? p : "/");
+    s->timer = evtimer_new(g_sim.base, on_timer, s);
+    arm(s, (double)s->status_freq_min * 60);
+    return 0;
+}
+
+/* Finds SubscriptionStatus in the listener's answer: 1 OK, 2 Unsubscribe, 0 anything else. */
+static int
+answer_status(struct evhttp_request *req)
+{
+    struct evbuffer *in = evhttp_request_get_input_buffer(req);
+    size_t n = evbuffer_get_length(in);
+    xmlDocPtr doc = xmlReadMemory((const char *)evbuffer_pullup(in, -1), (int)n, "answer.xml", NULL,
+                                  XML_PARSE_NONET);
+    xmlNodePtr cur = doc ? xmlDocGetRootElement(doc) : NULL;
+    int rc = 0;
+    while (cur) {
+        if (cur->type == XML_ELEMENT_NODE &&
+            xmlStrcmp(cur->name, BAD_CAST "SubscriptionStatus") == 0) {
+            xmlChar *v = xmlNodeGetContent(cur);
+            rc = v && xmlStrcmp(v, BAD_CAST "OK") == 0            ? 1
+                 : v && xmlStrcmp(v, BAD_CAST "Unsubscribe") == 0 ? 2
+                                                                  : 0;
+            xmlFree(v);
+            break;
+        }
+        if (cur->children) {
+            cur = cur->children;
+            continue;
+        }
+        while (cur && !cur->next)
+            cur = cur->parent;
+        if (cur)
+            cur = cur->next;
+    }
+    if (doc)
+        xmlFreeDoc(doc);
+    return rc;
+}
+
+static void
+failed(struct sim_sub *s)
+{
+    double now = sim_mono(), window = sim_scaled((double)s->status_freq_min * 60);
+    g_sim.ctr.push_failed++;
+    if (!s->failing) {
+        s->failing = 1;
+        s->fail_start = now;
+        s->retry_s = 30;
+    } else {
+        s->retry_s *= 2;
+    }
+    if (now - s->fail_start + sim_scaled(s->retry_s) > window) {
+        g_sim.ctr.push_dropped++;
+        sim_log("push: %s: no answer from http://%s:%d%s within %d min: subscription dropped",
+                g_sim.mailboxes[s->mailbox].smtp, s->host, s->port, s->path, s->status_freq_min);
+        sim_sub_delete(s);
+        return;
+    }
+    arm(s, s->retry_s);
+}
+
+static void
+on_answer(struct evhttp_request *req, void *arg)
+{
+    uint32_t serial = (uint32_t)(uintptr_t)arg;
+    struct sim_sub *s = serial < g_sim.nsubs ? g_sim.subs[serial] : NULL;
+    int status = 0;
+    if (!s) /* unsubscribed or moved while the notification was out */
+        return;
+    s->inflight = 0;
+    if (req && evhttp_request_get_response_code(req) == 200)
+        status = answer_status(req);
+    if (status == 2) {
+        g_sim.ctr.push_unsubscribe++;
+        sim_debug("push: %s: listener answered Unsubscribe", g_sim.mailboxes[s->mailbox].smtp);
+        sim_sub_delete(s);
+        return;
+    }
+    if (status != 1) {
+        failed(s);
+        return;
+    }
+    g_sim.ctr.push_ok++;
+    s->failing = 0;
+    sim_sub_consume(s, s->sending);
+    s->sending = 0;
+    if (s->nq)
+        send_now(s);
+    else
+        arm(s, (double)s->status_freq_min * 60);
+}
+
+static void
+send_now(struct sim_sub *s)
+{
+    struct evhttp_connection *c = target_conn(s->host, s->port);
+    struct evhttp_request *req;
+    struct evbuffer *body;
+    char hostport[300];
+    if (s->inflight)
+        return;
+    if (!c) {
+        failed(s);
+        return;
+    }
+    req = evhttp_request_new(on_answer, (void *)(uintptr_t)s->serial);
+    body = evhttp_request_get_output_buffer(req);
+    evbuffer_add_printf(
+        body,
+        "<?xml version=\"1.0\" encoding=\"utf-8\"?><s:Envelope xmlns:s=\"" SIM_NS_SOAP
+        "\"><s:Header><t:RequestServerVersion xmlns:t=\"" SIM_NS_T
+        "\" Version=\"%s\"/></s:Header><s:Body><m:SendNotification xmlns:m=\"" SIM_NS_M
+        "\" xmlns:t=\"" SIM_NS_T "\"><m:ResponseMessages>",
+        sim_request_versions[s->version]);
+    sim_msg_ok(body, "SendNotificationResponseMessage");
+    s->sending = sim_sub_write_notification(body, s, 100, "m");
+    evbuffer_add_printf(body, "</m:SendNotificationResponseMessage></m:ResponseMessages>"
+                              "</m:SendNotification></s:Body></s:Envelope>");
+    snprintf(hostport, sizeof(hostport), "%s:%d", s->host, s->port);
+    evhttp_add_header(evhttp_request_get_output_headers(req), "Host", hostport);
+    evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
+                      "text/xml; charset=utf-8");
+    evtimer_del(s->timer);
+    if (evhttp_make_request(c, req, EVHTTP_REQ_POST, s->path) < 0) {
+        failed(s);
+        return;
+    }
+    s->inflight = 1;
+    g_sim.ctr.push_sent++;
+}
+
+void
+sim_push_kick(struct sim_sub *s)
+{
+    /* while retrying, new events wait for the next attempt */
+    if (!s->inflight && !s->failing)
+        send_now(s);
+}
