@@ -186,6 +186,9 @@ parse_stream(struct parser *p, FILE *f)
     }
     if (rc == CP_OK && ferror(f))
         rc = fail(p, 0, "read error (%s)", strerror(errno));
+    /* The last lines read may have held an inline secret. */
+    if (buf != NULL)
+        explicit_bzero(buf, cap);
     free(buf);
     return rc;
 }

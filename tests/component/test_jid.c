@@ -246,3 +246,29 @@ Test(jid, default_mailbox)
     cr_assert_eq(cp_jid_default_mailbox("alice@x.org", "bad@domain", out, sizeof(out)), CP_EINVAL);
     cr_assert_eq(cp_jid_default_mailbox("alice@x.org", "corp.example.com", out, 10), CP_EINVAL);
 }
+
+/* Random strings over the characters that matter (the ten, backslashes, hex digits that form
+ * sequences): escaping refuses only edge spaces, never leaves a raw disallowed character, and
+ * unescaping gives the original back. The seed is fixed so that a failure repeats. */
+Test(jid, escape_round_trip_property)
+{
+    static const char alphabet[] = "ab \"&'/:<>@\\\\\\2035cfe740";
+    char in[24], esc[80], back[80];
+    unsigned seed = 20261123;
+
+    for (int iter = 0; iter < 20000; iter++) {
+        size_t n = (size_t)rand_r(&seed) % (sizeof(in) - 1);
+        for (size_t i = 0; i < n; i++)
+            in[i] = alphabet[(size_t)rand_r(&seed) % (sizeof(alphabet) - 1)];
+        in[n] = '\0';
+        int rc = cp_jid_escape(in, esc, sizeof(esc));
+        if (n > 0 && (in[0] == ' ' || in[n - 1] == ' ')) {
+            cr_assert_eq(rc, CP_EINVAL, "accepted edge space in '%s'", in);
+            continue;
+        }
+        cr_assert_eq(rc, CP_OK, "'%s'", in);
+        cr_assert_null(strpbrk(esc, " \"&'/:<>@"), "'%s' -> '%s'", in, esc);
+        cr_assert_eq(cp_jid_unescape(esc, back, sizeof(back)), CP_OK, "'%s'", esc);
+        cr_assert_str_eq(back, in, "'%s' -> '%s' -> '%s'", in, esc, back);
+    }
+}
