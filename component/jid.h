@@ -9,6 +9,15 @@
 #define CP_JID_PART_MAX 1023
 #define CP_JID_BARE_MAX (2 * CP_JID_PART_MAX + 2)
 
+/* Details the functions below follow (jid.c):
+ * - escaping refuses a string that begins or ends with a space (XEP-0106 section 4.2), and only
+ *   the ten sequences with lower-case hex digits ("\2f", not "\2F") count as sequences;
+ * - unescaping refuses a string holding a raw character that escaping would have replaced;
+ * - a primary-domain localpart is escaped too in its calendar JID (a no-op unless it contains a
+ *   backslash sequence), and cp_jid_user_from_calendar accepts only the canonical calendar JID
+ *   of a user (the resource is ignored, the component compared without case);
+ * - domains are lower-cased (ASCII), a trailing dot dropped; localparts are kept as given. */
+
 /* Writes the bare form of JID (no resource), lower-casing the domain, into OUT.
  * Returns 0, or CP_EINVAL for an empty/malformed JID or when OUT is too small. */
 int cp_jid_bare(const char *jid, char *out, size_t outlen);
