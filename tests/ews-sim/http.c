@@ -49,7 +49,11 @@ conn_closed(struct evhttp_connection *evcon, void *arg)
     (void)evcon;
     if (c->held) {
         struct sim_req *r = c->held;
-        r->req = NULL; /* libevent frees it with the connection */
+        /* A request still being answered when the client went away is detached from the
+         * connection and left to us; one still attached is freed with the connection. */
+        if (r->req && !evhttp_request_get_connection(r->req))
+            evhttp_request_free(r->req);
+        r->req = NULL;
         if (r->on_close)
             r->on_close(r);
         else

@@ -544,3 +544,35 @@ sim_op_resolvenames(struct sim_req *r, struct evbuffer *out)
     resp_close(out, "ResolveNames");
     return 200;
 }
+
+/* Only UTC is defined: the simulator keeps every time in UTC. Other ids get ErrorTimeZone. */
+int
+sim_op_timezones(struct sim_req *r, struct evbuffer *out)
+{
+    xmlNodePtr ids = sim_child(r->op, "Ids");
+    xmlNodePtr id = sim_child(ids, "Id");
+    resp_open(out, "GetServerTimeZones");
+    do {
+        const char *name = id && id->children ? (const char *)id->children->content : "UTC";
+        if (strcmp(name, "UTC") != 0) {
+            sim_msg_error(out, "GetServerTimeZonesResponseMessage", "ErrorTimeZone",
+                          "The time zone is not known to this server.");
+            evbuffer_add_printf(out, "</m:GetServerTimeZonesResponseMessage>");
+            continue;
+        }
+        sim_msg_ok(out, "GetServerTimeZonesResponseMessage");
+        evbuffer_add_printf(out,
+                            "<m:TimeZoneDefinitions><t:TimeZoneDefinition Id=\"UTC\" "
+                            "Name=\"(UTC) Coordinated Universal Time\"><t:Periods><t:Period "
+                            "Bias=\"PT0H\" Name=\"Standard\" Id=\"trule:Microsoft/Registry/UTC/"
+                            "2006-Standard\"/></t:Periods><t:TransitionsGroups><t:TransitionsGroup "
+                            "Id=\"0\"><t:Transition><t:To Kind=\"Period\">trule:Microsoft/Registry/"
+                            "UTC/2006-Standard</t:To></t:Transition></t:TransitionsGroup>"
+                            "</t:TransitionsGroups><t:Transitions><t:Transition><t:To "
+                            "Kind=\"Group\">0</t:To></t:Transition></t:Transitions>"
+                            "</t:TimeZoneDefinition></m:TimeZoneDefinitions>"
+                            "</m:GetServerTimeZonesResponseMessage>");
+    } while (id && (id = sim_next(id->next, "Id")));
+    resp_close(out, "GetServerTimeZones");
+    return 200;
+}

@@ -315,6 +315,7 @@ int sim_op_getfolder(struct sim_req *r, struct evbuffer *out);
 int sim_op_availability(struct sim_req *r, struct evbuffer *out);
 int sim_op_convertid(struct sim_req *r, struct evbuffer *out);
 int sim_op_resolvenames(struct sim_req *r, struct evbuffer *out);
+int sim_op_timezones(struct sim_req *r, struct evbuffer *out);
 int sim_op_subscribe(struct sim_req *r, struct evbuffer *out);
 int sim_op_unsubscribe(struct sim_req *r, struct evbuffer *out);
 int sim_op_getevents(struct sim_req *r, struct evbuffer *out);

@@ -23,6 +23,7 @@ static const struct op_entry ops[] = {
     {"GetUserAvailabilityRequest", sim_op_availability, 0, 0},
     {"ConvertId", sim_op_convertid, 0, 0},
     {"ResolveNames", sim_op_resolvenames, 0, 0},
+    {"GetServerTimeZones", sim_op_timezones, 0, 3 /* Exchange2010 */},
     {"Subscribe", sim_op_subscribe, 1, 0},
     {"Unsubscribe", sim_op_unsubscribe, 0, 0},
     {"GetEvents", sim_op_getevents, 0, 0},
