@@ -339,6 +339,12 @@ ews_parse_streaming_frame(const char *body, size_t len, struct ews_stream_frame 
     if (rc == EWS_E_NOMEM)
         ews_error_set(&out->error, EWS_ERR_OTHER, NULL, "out of memory");
     xmlFreeDoc(doc);
+    if (rc) {
+        /* A failed frame carries its error only, never half a list. */
+        struct ews_error e = out->error;
+        ews_stream_frame_free(out);
+        out->error = e;
+    }
     return rc;
 }
 

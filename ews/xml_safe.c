@@ -5,7 +5,8 @@
  * no huge documents (no XML_PARSE_HUGE, so its own depth limit of 256 applies). On top of
  * that a DOCTYPE stops the parser the moment it is seen, before any internal subset (and so
  * any entity declaration: XXE, billion laughs) is read; the size is checked before libxml2
- * sees a byte, and the depth is checked again against our tighter bound. */
+ * sees a byte, and the depth is checked again against our tighter bound. EWS speaks UTF-8
+ * only: forcing it keeps libxml2's encoding converters (and their stderr messages) out. */
 #include <libxml/parser.h>
 #include <limits.h>
 #include <stdlib.h>
@@ -124,7 +125,7 @@ ews_xml_read(const char *body, size_t len, xmlDoc **doc, xmlNode **soap_body, st
     bool doctype = false;
     ctxt->_private = &doctype;
     ctxt->sax->internalSubset = stop_on_doctype;
-    xmlDoc *d = xmlCtxtReadMemory(ctxt, body, (int)len, NULL, NULL,
+    xmlDoc *d = xmlCtxtReadMemory(ctxt, body, (int)len, NULL, "UTF-8",
                                   XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING |
                                       XML_PARSE_NOCDATA);
     int rc = 0;

@@ -233,3 +233,24 @@ Test(stream, frame_parser_on_its_own)
     ews_stream_frame_free(&fr);
     free(f);
 }
+
+Test(stream, failed_frame_carries_no_partial_list)
+{
+    /* The first notification is fine, the second lacks its SubscriptionId. */
+    const char body[] =
+        "<s:Envelope xmlns:s='http://schemas.xmlsoap.org/soap/envelope/'><s:Body>"
+        "<m:GetStreamingEventsResponse "
+        "xmlns:m='http://schemas.microsoft.com/exchange/services/2006/messages' "
+        "xmlns:t='http://schemas.microsoft.com/exchange/services/2006/types'><m:ResponseMessages>"
+        "<m:GetStreamingEventsResponseMessage ResponseClass='Success'><m:Notifications>"
+        "<m:Notification><t:SubscriptionId>A</t:SubscriptionId></m:Notification>"
+        "<m:Notification><t:StatusEvent/></m:Notification>"
+        "</m:Notifications></m:GetStreamingEventsResponseMessage></m:ResponseMessages>"
+        "</m:GetStreamingEventsResponse></s:Body></s:Envelope>";
+    struct ews_stream_frame fr;
+    cr_expect_eq(ews_parse_streaming_frame(body, sizeof body - 1, &fr), EWS_E_MALFORMED);
+    cr_expect_eq(fr.error.cls, EWS_ERR_MALFORMED);
+    cr_expect_eq(fr.notifications.n_items, 0);
+    cr_expect_null(fr.notifications.items);
+    ews_stream_frame_free(&fr);
+}
