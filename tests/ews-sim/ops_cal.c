@@ -557,7 +557,8 @@ sim_op_timezones(struct sim_req *r, struct evbuffer *out)
         if (strcmp(name, "UTC") != 0) {
             sim_msg_error(out, "GetServerTimeZonesResponseMessage", "ErrorTimeZone",
                           "The time zone is not known to this server.");
-            evbuffer_add_printf(out, "</m:GetServerTimeZonesResponseMessage>");
+            evbuffer_add_printf(out,
+                                "<m:TimeZoneDefinitions/></m:GetServerTimeZonesResponseMessage>");
             continue;
         }
         sim_msg_ok(out, "GetServerTimeZonesResponseMessage");

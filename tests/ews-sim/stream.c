@@ -110,7 +110,7 @@ sim_stream_kick(struct sim_sub *s)
     uint32_t n;
     frame_open(f, "Success");
     evbuffer_add_printf(f, "<m:ResponseCode>NoError</m:ResponseCode><m:Notifications>");
-    n = sim_sub_write_notification(f, s, 512, "m");
+    n = sim_sub_write_notification(f, s, 512, "t");
     sim_sub_consume(s, n);
     evbuffer_add_printf(f, "</m:Notifications>");
     frame_close(f, "OK");
@@ -138,7 +138,7 @@ sim_stream_moved(struct sim_sub *s)
                         "<m:MessageText>The mailbox has moved.</m:MessageText>"
                         "<m:ResponseCode>ErrorReadEventsFailed</m:ResponseCode>"
                         "<m:DescriptiveLinkKey>0</m:DescriptiveLinkKey>"
-                        "<m:ErrorSubscriptionIds><m:SubscriptionId>%s</m:SubscriptionId>"
+                        "<m:ErrorSubscriptionIds><t:SubscriptionId>%s</t:SubscriptionId>"
                         "</m:ErrorSubscriptionIds>",
                         s->id);
     frame_close(f, "OK");
@@ -155,7 +155,7 @@ stream_error(struct evbuffer *out, const char *code, const char **ids, int n)
                   "The subscription cannot be streamed.");
     evbuffer_add_printf(out, "<m:ErrorSubscriptionIds>");
     for (int i = 0; i < n; i++)
-        evbuffer_add_printf(out, "<m:SubscriptionId>%s</m:SubscriptionId>", ids[i]);
+        evbuffer_add_printf(out, "<t:SubscriptionId>%s</t:SubscriptionId>", ids[i]);
     evbuffer_add_printf(out, "</m:ErrorSubscriptionIds><m:ConnectionStatus>Closed"
                              "</m:ConnectionStatus></m:GetStreamingEventsResponseMessage>"
                              "</m:ResponseMessages></m:GetStreamingEventsResponse>");
