@@ -35,6 +35,7 @@ struct ews_stream {
     unsigned match; /* bytes of "CDATA[" matched */
     int depth;
     bool started; /* bytes of an envelope are being collected */
+    unsigned bom; /* bytes of a byte order mark matched between envelopes */
     int dead;     /* the negative code that killed the stream, or 0 */
 };
 
@@ -198,7 +199,10 @@ ews_stream_feed(struct ews_stream *s, const char *chunk, size_t len, ews_stream_
     size_t seg = 0; /* first byte of chunk not yet in s->buf */
     for (size_t i = 0; i < len; i++) {
         if (!s->started) {
-            if (strchr(" \t\r\n", chunk[i]) && s->state == ST_TEXT) {
+            /* Whitespace and a UTF-8 byte order mark may precede an envelope. */
+            if (s->state == ST_TEXT &&
+                (strchr(" \t\r\n", chunk[i]) || chunk[i] == "\xEF\xBB\xBF"[s->bom])) {
+                s->bom = chunk[i] == "\xEF\xBB\xBF"[s->bom] ? (s->bom + 1) % 3 : 0;
                 seg = i + 1;
                 continue;
             }

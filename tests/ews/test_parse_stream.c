@@ -254,3 +254,21 @@ Test(stream, failed_frame_carries_no_partial_list)
     cr_expect_null(fr.notifications.items);
     ews_stream_frame_free(&fr);
 }
+
+Test(stream, byte_order_marks_between_envelopes)
+{
+    size_t len;
+    char *h = fixture("stream-heartbeat.xml", &len);
+    struct ews_stream *s = ews_stream_new(0);
+    struct record r = {0};
+    for (int i = 0; i < 2; i++) {
+        cr_expect_eq(ews_stream_feed(s, "\xEF\xBB", 2, record_frame, &r), 0);
+        cr_expect_eq(ews_stream_feed(s, "\xBF", 1, record_frame, &r), 0);
+        cr_expect_eq(ews_stream_feed(s, h, len, record_frame, &r), 0);
+    }
+    cr_expect_str_eq(r.log, "status=1\nstatus=1\n");
+    /* half a mark followed by something else is junk */
+    cr_expect_eq(ews_stream_feed(s, "\xEFx", 2, record_frame, &r), EWS_E_MALFORMED);
+    ews_stream_free(s);
+    free(h);
+}
