@@ -43,6 +43,8 @@ static bool looks_like_ip(const char *name);
 static int judge_host(struct cert_report *r);
 static int build_chain(const struct cert_options *opt, struct cert_report *r,
                        STACK_OF(X509) * presented, STACK_OF(X509) * built);
+static const char *day(time_t t, char buf[16]);
+static char *explain(const struct verify_error *e, const struct cert_info *ci);
 static int judge_errors(struct cert_report *r, struct collector *c);
 
 X509_STORE *
@@ -405,6 +407,52 @@ build_chain(const struct cert_options *opt, struct cert_report *r, STACK_OF(X509
     return rc;
 }
 
+/* Writes DATE as YYYY-MM-DD into BUF. */
+static const char *
+day(time_t t, char buf[16])
+{
+    struct tm tm;
+
+    if (t == 0 || gmtime_r(&t, &tm) == NULL || strftime(buf, 16, "%Y-%m-%d", &tm) == 0)
+        snprintf(buf, 16, "?");
+    return buf;
+}
+
+/* A one-line reason for the error E on the certificate CI, in an administrator's words where
+ * the cause is common on Exchange, OpenSSL's words otherwise. Caller frees; NULL on ENOMEM. */
+static char *
+explain(const struct verify_error *e, const struct cert_info *ci)
+{
+    const char *subj = ci->subject ? ci->subject : "?";
+    const char *iss = ci->issuer ? ci->issuer : "?";
+    char d[16];
+
+    switch (e->code) {
+    case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY:
+    case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT:
+    case X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE:
+        return cert_asprintf("the issuer %s of %s is neither sent by the server nor in the "
+                             "trust store",
+                             iss, subj);
+    case X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN:
+        return cert_asprintf("the server sends its root %s, which is not in the trust store", subj);
+    case X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT:
+        return cert_asprintf("%s is self-signed and not in the trust store", subj);
+    case X509_V_ERR_CERT_HAS_EXPIRED:
+        return cert_asprintf("%s expired on %s", subj, day(ci->not_after, d));
+    case X509_V_ERR_CERT_NOT_YET_VALID:
+        return cert_asprintf("%s is not valid before %s (check this machine's clock too)", subj,
+                             day(ci->not_before, d));
+    case X509_V_ERR_CERT_SIGNATURE_FAILURE:
+        return cert_asprintf("the signature on %s does not match the key of its issuer %s "
+                             "(one of them was re-issued with a new key)",
+                             subj, iss);
+    default:
+        return cert_asprintf("%s: %s (depth %d)", X509_verify_cert_error_string(e->code), subj,
+                             e->depth);
+    }
+}
+
 /* Turns the most serious recorded error into R's status; 1 when there was one. */
 static int
 judge_errors(struct cert_report *r, struct collector *c)
@@ -428,15 +476,7 @@ judge_errors(struct cert_report *r, struct collector *c)
     memset(&ci, 0, sizeof(ci));
     if (pick->cert != NULL && cert_info_from_x509(pick->cert, &ci) != 0)
         return CERT_ENOMEM;
-    if (pick->code == X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY ||
-        pick->code == X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT ||
-        pick->code == X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE)
-        reason = cert_asprintf("the issuer %s of %s is neither sent by the server nor in the "
-                               "trust store",
-                               ci.issuer ? ci.issuer : "?", ci.subject ? ci.subject : "?");
-    else
-        reason = cert_asprintf("%s: %s (depth %d)", X509_verify_cert_error_string(pick->code),
-                               ci.subject ? ci.subject : "?", pick->depth);
+    reason = explain(pick, &ci);
     cert_info_clear(&ci);
     if (set_status(r, worst, reason) != 0)
         return CERT_ENOMEM;
