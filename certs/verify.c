@@ -499,8 +499,9 @@ cert_report_verify(const struct cert_options *opt, struct cert_report *r,
     clear_chain(r);
     clear_warnings(r);
     if (r->seclevel_lowered &&
-        cert_report_warn(r, "TLS: the server's chain was accepted only after lowering "
-                            "OpenSSL's security level to 0 for this connection") != 0)
+        cert_report_warn(r, "TLS: the handshake succeeded only at OpenSSL security level 0 "
+                            "(an old protocol version or weak algorithms), lowered for this "
+                            "connection only") != 0)
         return CERT_ENOMEM;
     if (presented == NULL || sk_X509_num(presented) == 0)
         return set_status(r, CERT_FAILED, cert_asprintf("the server presented no certificate"));
@@ -531,6 +532,12 @@ cert_report_verify(const struct cert_options *opt, struct cert_report *r,
         rc = judge_host(r);
     if (rc == 1)
         rc = 0;
+    /* What needed level 0 is as weak as a SHA-1 signature: the same setting refuses it. */
+    if (rc == 0 && r->status == CERT_VERIFIED && r->seclevel_lowered && opt->refuse_weak)
+        rc = set_status(r, CERT_FAILED,
+                        cert_asprintf("the server needs OpenSSL security level 0 (an old TLS "
+                                      "version or weak algorithms) and weak_certificates = "
+                                      "refuse"));
 out:
     for (i = 0; i < c.n; i++)
         X509_free(c.e[i].cert);

@@ -50,7 +50,7 @@ def wait_port(port, proc, limit=15.0):
 class SServer:
     """openssl s_server presenting PKI/LEAF.pem (+ CHAIN), stopped by PID."""
 
-    def __init__(self, pki, leaf, chain=None, weak=False):
+    def __init__(self, pki, leaf, chain=None, weak=False, tls1=False):
         self.port = free_port()
         cmd = ["openssl", "s_server", "-quiet", "-www", "-accept",
                "127.0.0.1:%d" % self.port,
@@ -58,8 +58,10 @@ class SServer:
                "-key", os.path.join(pki, leaf + ".key")]
         if chain:
             cmd += ["-cert_chain", os.path.join(pki, chain)]
-        if weak:
+        if weak or tls1:
             cmd += ["-cipher", "DEFAULT:@SECLEVEL=0"]
+        if tls1:
+            cmd += ["-tls1"]
         self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL,
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wait_port(self.port, self.proc)
@@ -203,6 +205,19 @@ def run_cases(tmp, pki):
                   "%s: warns about %s" % (name, warning))
         elif want == "verified":
             check("warning:" not in out, "%s: no warning" % name)
+
+    # A TLS 1.0-only server needs security level 0: accepted with a warning, or refused.
+    for weak, want in (("warn", "verified"), ("refuse", "failed")):
+        srv = SServer(pki, "leaf-dns", "chain-inter.pem", tls1=True)
+        try:
+            rc, out, _ = tool(cfg[weak], "verify", "127.0.0.1:%d" % srv.port,
+                              "--name", "exchange.test")
+        finally:
+            srv.stop()
+        check(status_of(out) == want and (rc == 0) == (want == "verified"),
+              "TLS 1.0 only, %s: %s (%s)" % (weak, want, status_of(out)))
+        check("warning: TLS: the handshake succeeded only at OpenSSL security level 0" in out,
+              "TLS 1.0 only, %s: says the level was lowered" % weak)
 
     # network-error: nothing listens; a server that accepts and never speaks TLS.
     port = free_port()
