@@ -396,11 +396,15 @@ build_chain(const struct cert_options *opt, struct cert_report *r, STACK_OF(X509
         rc = push_chain(r, last, CERT_WHERE_MISSING);
     for (i = 0; rc == 0 && i < sk_X509_num(presented); i++) {
         X509 *x = sk_X509_value(presented, i);
+        bool trusted;
 
         if (in_stack(built, x))
             continue;
-        rc = push_chain(r, x, CERT_WHERE_PRESENTED);
-        if (rc == 0)
+        trusted = cert_store_contains(opt->trust_dir, opt->ca_file, x);
+        rc = push_chain(r, x, trusted ? CERT_WHERE_PRESENTED_TRUSTED : CERT_WHERE_PRESENTED);
+        /* The root above a trusted intermediate is expected (the path stops at the first
+         * trusted certificate); anything else sent is worth a word. */
+        if (rc == 0 && !(last != NULL && X509_check_issued(x, last) == X509_V_OK))
             rc = cert_report_warn(r, "the server also sent %s, which is not part of the chain",
                                   r->chain[r->n_chain - 1].info.subject);
     }

@@ -263,6 +263,7 @@ def run_import(tmp, pki):
         check(listed(cfg) == {ca, inter}, "exactly the intermediate and the root, not the leaf")
         rc, out, _ = tool(cfg, "verify", *target)
         check(rc == 0 and status_of(out) == "verified", "verify after import: verified")
+        check("warning:" not in out, "verify after import: no warning about the sent root")
         rc, out, _ = tool(cfg, "import", *target, "--yes")
         check(rc == 0 and "imported: 0" in out, "a second import adds nothing")
     finally:
