@@ -57,15 +57,14 @@ ews_error_class_name(enum ews_error_class c)
 }
 
 void
-ews_error_clear(struct ews_error *err)
+ews_err_clear(struct ews_error *err)
 {
     if (err)
         memset(err, 0, sizeof *err);
 }
 
 void
-ews_error_set(struct ews_error *err, enum ews_error_class cls, const char *code, const char *fmt,
-              ...)
+ews_err_set(struct ews_error *err, enum ews_error_class cls, const char *code, const char *fmt, ...)
 {
     if (!err)
         return;
@@ -141,7 +140,7 @@ unwrap_inner(struct ews_error *err, const char *inner)
 }
 
 void
-ews_error_from_fault(xmlNode *fault, struct ews_error *err)
+ews_err_from_fault(xmlNode *fault, struct ews_error *err)
 {
     if (!err)
         return;
@@ -166,7 +165,7 @@ ews_error_from_fault(xmlNode *fault, struct ews_error *err)
 }
 
 void
-ews_error_from_message(xmlNode *msg, struct ews_error *err)
+ews_err_from_message(xmlNode *msg, struct ews_error *err)
 {
     if (!err)
         return;
@@ -188,7 +187,7 @@ classify_body(xmlNode *soap_body, struct ews_error *err)
 {
     xmlNode *fault = ews_xml_find(soap_body, NULL, EWS_NS_SOAP, "Fault");
     if (fault) {
-        ews_error_from_fault(fault, err);
+        ews_err_from_fault(fault, err);
         return;
     }
     xmlNode *resp = ews_xml_find(soap_body, NULL, NULL, NULL);
@@ -207,16 +206,16 @@ ews_classify(int http_status, const char *body, size_t len, struct ews_error *er
     struct ews_error local;
     if (!err)
         err = &local;
-    ews_error_clear(err);
+    ews_err_clear(err);
     err->http_status = http_status;
 
     if (http_status == 0) {
-        ews_error_set(err, EWS_ERR_SERVER_DOWN, NULL, "no HTTP answer");
+        ews_err_set(err, EWS_ERR_SERVER_DOWN, NULL, "no HTTP answer");
     } else if (http_status == 401) {
-        ews_error_set(err, EWS_ERR_AUTH_FAILURE, NULL, "HTTP 401: credentials refused");
+        ews_err_set(err, EWS_ERR_AUTH_FAILURE, NULL, "HTTP 401: credentials refused");
     } else if (http_status == 503) {
         /* IIS queueing or a node draining: Exchange's own advice is to delay. */
-        ews_error_set(err, EWS_ERR_RETRY_LATER, NULL, "HTTP 503: service unavailable");
+        ews_err_set(err, EWS_ERR_RETRY_LATER, NULL, "HTTP 503: service unavailable");
     } else {
         xmlDoc *doc;
         xmlNode *soap_body;
@@ -224,19 +223,19 @@ ews_classify(int http_status, const char *body, size_t len, struct ews_error *er
             classify_body(soap_body, err);
             xmlFreeDoc(doc);
             if (err->cls == EWS_ERR_NONE && http_status != 200)
-                ews_error_set(err, EWS_ERR_OTHER, NULL, "HTTP %d", http_status);
+                ews_err_set(err, EWS_ERR_OTHER, NULL, "HTTP %d", http_status);
         } else if (http_status == 200) {
             err->cls = EWS_ERR_MALFORMED;
         } else if (http_status == 403) {
-            ews_error_set(err, EWS_ERR_AUTH_FAILURE, NULL, "HTTP 403: forbidden");
+            ews_err_set(err, EWS_ERR_AUTH_FAILURE, NULL, "HTTP 403: forbidden");
         } else if (http_status == 404) {
-            ews_error_set(err, EWS_ERR_REDISCOVER, NULL, "HTTP 404: no EWS at this URL");
+            ews_err_set(err, EWS_ERR_REDISCOVER, NULL, "HTTP 404: no EWS at this URL");
         } else if (http_status >= 500) {
             /* A 5xx without a SOAP answer comes from IIS or a proxy, not EWS. */
-            ews_error_set(err, EWS_ERR_SERVER_DOWN, NULL, "HTTP %d without a SOAP answer",
-                          http_status);
+            ews_err_set(err, EWS_ERR_SERVER_DOWN, NULL, "HTTP %d without a SOAP answer",
+                        http_status);
         } else {
-            ews_error_set(err, EWS_ERR_OTHER, NULL, "HTTP %d", http_status);
+            ews_err_set(err, EWS_ERR_OTHER, NULL, "HTTP %d", http_status);
         }
     }
     err->http_status = http_status;

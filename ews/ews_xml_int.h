@@ -92,13 +92,13 @@ enum ews_busy ews_busy_from_node(xmlNode *n, enum ews_busy absent);
 
 /* ---- errors (errors.c) ---- */
 
-void ews_error_clear(struct ews_error *err);
+void ews_err_clear(struct ews_error *err);
 /* Sets class, code and message (printf-style; NULL code = ""). err may be NULL. */
-void ews_error_set(struct ews_error *err, enum ews_error_class cls, const char *code,
-                   const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+void ews_err_set(struct ews_error *err, enum ews_error_class cls, const char *code, const char *fmt,
+                 ...) __attribute__((format(printf, 4, 5)));
 /* Fills err from a soap:Fault element. */
-void ews_error_from_fault(xmlNode *fault, struct ews_error *err);
+void ews_err_from_fault(xmlNode *fault, struct ews_error *err);
 /* Fills err from a ResponseMessage with ResponseClass="Error". */
-void ews_error_from_message(xmlNode *msg, struct ews_error *err);
+void ews_err_from_message(xmlNode *msg, struct ews_error *err);
 
 #endif

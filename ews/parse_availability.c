@@ -25,8 +25,8 @@ parse_events(xmlNode *view, struct ews_mailbox_availability *mb, struct ews_erro
         struct ews_fb_event *ev = &mb->events[mb->n_events];
         if (!ews_xml_child_time(e, EWS_NS_T, "StartTime", &ev->start) ||
             !ews_xml_child_time(e, EWS_NS_T, "EndTime", &ev->end)) {
-            ews_error_set(err, EWS_ERR_MALFORMED, NULL,
-                          "CalendarEvent without valid StartTime/EndTime");
+            ews_err_set(err, EWS_ERR_MALFORMED, NULL,
+                        "CalendarEvent without valid StartTime/EndTime");
             return EWS_E_MALFORMED;
         }
         /* WorkingElsewhere is unknown to 2010 servers' schema, newer values may come:
@@ -54,7 +54,7 @@ ews_parse_get_user_availability(const char *body, size_t len, struct ews_availab
     xmlDoc *doc;
     xmlNode *soap_body;
     *out = (struct ews_availability){0};
-    ews_error_clear(err);
+    ews_err_clear(err);
     int rc = ews_xml_read(body, len, &doc, &soap_body, err);
     if (rc)
         return rc;
@@ -62,10 +62,10 @@ ews_parse_get_user_availability(const char *body, size_t len, struct ews_availab
     xmlNode *resp = ews_xml_find(soap_body, NULL, EWS_NS_M, "GetUserAvailabilityResponse");
     xmlNode *array = ews_xml_find(resp, NULL, EWS_NS_M, "FreeBusyResponseArray");
     if (fault) {
-        ews_error_from_fault(fault, err);
+        ews_err_from_fault(fault, err);
         rc = EWS_E_RESPONSE;
     } else if (!array) {
-        ews_error_set(err, EWS_ERR_MALFORMED, NULL, "no FreeBusyResponseArray");
+        ews_err_set(err, EWS_ERR_MALFORMED, NULL, "no FreeBusyResponseArray");
         rc = EWS_E_MALFORMED;
     }
     size_t cap = 0;

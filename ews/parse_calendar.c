@@ -72,12 +72,12 @@ parse_item(xmlNode *n, struct ews_cal_item *it, struct ews_error *err)
     it->item_id = ews_xml_attr(id, "Id");
     it->change_key = ews_xml_attr(id, "ChangeKey");
     if (!it->item_id) {
-        ews_error_set(err, EWS_ERR_MALFORMED, NULL, "calendar item without ItemId");
+        ews_err_set(err, EWS_ERR_MALFORMED, NULL, "calendar item without ItemId");
         return EWS_E_MALFORMED;
     }
     if (!ews_xml_child_time(n, EWS_NS_T, "Start", &it->start) ||
         !ews_xml_child_time(n, EWS_NS_T, "End", &it->end)) {
-        ews_error_set(err, EWS_ERR_MALFORMED, NULL, "calendar item without valid Start/End");
+        ews_err_set(err, EWS_ERR_MALFORMED, NULL, "calendar item without valid Start/End");
         return EWS_E_MALFORMED;
     }
     xmlNode *subject = ews_xml_find(n, NULL, EWS_NS_T, "Subject");
@@ -146,21 +146,21 @@ ews_parse_find_calendar(const char *body, size_t len, struct ews_calendar_view *
     xmlDoc *doc;
     xmlNode *soap_body, *msgs;
     *out = (struct ews_calendar_view){0};
-    ews_error_clear(err);
+    ews_err_clear(err);
     int rc = ews_xml_read(body, len, &doc, &soap_body, err);
     if (rc)
         return rc;
     rc = ews_xml_messages(soap_body, "FindItemResponse", &msgs, err);
     xmlNode *m = ews_xml_find(msgs, NULL, EWS_NS_M, "FindItemResponseMessage");
     if (!rc && !m) {
-        ews_error_set(err, EWS_ERR_MALFORMED, NULL, "no FindItemResponseMessage");
+        ews_err_set(err, EWS_ERR_MALFORMED, NULL, "no FindItemResponseMessage");
         rc = EWS_E_MALFORMED;
     }
     if (!rc)
         rc = ews_xml_message_check(m, err);
     xmlNode *root = rc ? NULL : ews_xml_find(m, NULL, EWS_NS_M, "RootFolder");
     if (!rc && !root) {
-        ews_error_set(err, EWS_ERR_MALFORMED, NULL, "FindItem answer without RootFolder");
+        ews_err_set(err, EWS_ERR_MALFORMED, NULL, "FindItem answer without RootFolder");
         rc = EWS_E_MALFORMED;
     }
     if (!rc)

@@ -12,13 +12,13 @@ ews_xml_messages(xmlNode *soap_body, const char *response_name, xmlNode **messag
     *messages = NULL;
     xmlNode *fault = ews_xml_find(soap_body, NULL, EWS_NS_SOAP, "Fault");
     if (fault) {
-        ews_error_from_fault(fault, err);
+        ews_err_from_fault(fault, err);
         return EWS_E_RESPONSE;
     }
     xmlNode *resp = ews_xml_find(soap_body, NULL, EWS_NS_M, response_name);
     *messages = ews_xml_find(resp, NULL, EWS_NS_M, "ResponseMessages");
     if (!*messages) {
-        ews_error_set(err, EWS_ERR_MALFORMED, NULL, "no m:%s/m:ResponseMessages", response_name);
+        ews_err_set(err, EWS_ERR_MALFORMED, NULL, "no m:%s/m:ResponseMessages", response_name);
         return EWS_E_MALFORMED;
     }
     return 0;
@@ -32,7 +32,7 @@ ews_xml_message_check(xmlNode *msg, struct ews_error *err)
     free(cls);
     if (!error)
         return 0;
-    ews_error_from_message(msg, err);
+    ews_err_from_message(msg, err);
     if (err && err->cls == EWS_ERR_NONE)
         err->cls = EWS_ERR_OTHER;
     return EWS_E_RESPONSE;

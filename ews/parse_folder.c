@@ -51,14 +51,14 @@ ews_parse_get_folder(const char *body, size_t len, struct ews_folder_result *out
     xmlDoc *doc;
     xmlNode *soap_body, *msgs;
     *out = (struct ews_folder_result){.total_count = -1};
-    ews_error_clear(err);
+    ews_err_clear(err);
     int rc = ews_xml_read(body, len, &doc, &soap_body, err);
     if (rc)
         return rc;
     rc = ews_xml_messages(soap_body, "GetFolderResponse", &msgs, err);
     xmlNode *m = ews_xml_find(msgs, NULL, EWS_NS_M, "GetFolderResponseMessage");
     if (!rc && !m) {
-        ews_error_set(err, EWS_ERR_MALFORMED, NULL, "no GetFolderResponseMessage");
+        ews_err_set(err, EWS_ERR_MALFORMED, NULL, "no GetFolderResponseMessage");
         rc = EWS_E_MALFORMED;
     }
     if (!rc)
@@ -68,7 +68,7 @@ ews_parse_get_folder(const char *body, size_t len, struct ews_folder_result *out
         rc ? NULL : ews_xml_find(ews_xml_find(m, NULL, EWS_NS_M, "Folders"), NULL, EWS_NS_T, NULL);
     xmlNode *id = ews_xml_find(f, NULL, EWS_NS_T, "FolderId");
     if (!rc && !(out->folder_id = ews_xml_attr(id, "Id"))) {
-        ews_error_set(err, EWS_ERR_MALFORMED, NULL, "GetFolder answer without FolderId");
+        ews_err_set(err, EWS_ERR_MALFORMED, NULL, "GetFolder answer without FolderId");
         rc = EWS_E_MALFORMED;
     }
     if (!rc) {

@@ -171,7 +171,7 @@ parse_notification_messages(const char *body, size_t len, const char *response,
     xmlDoc *doc;
     xmlNode *soap_body, *msgs;
     *out = (struct ews_notification_list){0};
-    ews_error_clear(err);
+    ews_err_clear(err);
     int rc = ews_xml_read(body, len, &doc, &soap_body, err);
     if (rc)
         return rc;
@@ -184,7 +184,7 @@ parse_notification_messages(const char *body, size_t len, const char *response,
             rc = add_notification(out, n);
     }
     if (rc == EWS_E_MALFORMED && err && err->cls == EWS_ERR_NONE)
-        ews_error_set(err, EWS_ERR_MALFORMED, NULL, "notification without SubscriptionId");
+        ews_err_set(err, EWS_ERR_MALFORMED, NULL, "notification without SubscriptionId");
     xmlFreeDoc(doc);
     if (rc)
         ews_notification_list_free(out);
@@ -204,7 +204,7 @@ ews_parse_send_notification(const char *body, size_t len, struct ews_notificatio
 {
     int rc = parse_notification_messages(body, len, "SendNotification", out, err);
     if (rc == 0 && out->n_items == 0) {
-        ews_error_set(err, EWS_ERR_MALFORMED, NULL, "SendNotification without Notification");
+        ews_err_set(err, EWS_ERR_MALFORMED, NULL, "SendNotification without Notification");
         return EWS_E_MALFORMED;
     }
     return rc;
@@ -217,14 +217,14 @@ ews_parse_subscribe(const char *body, size_t len, struct ews_subscribe_result *o
     xmlDoc *doc;
     xmlNode *soap_body, *msgs;
     *out = (struct ews_subscribe_result){0};
-    ews_error_clear(err);
+    ews_err_clear(err);
     int rc = ews_xml_read(body, len, &doc, &soap_body, err);
     if (rc)
         return rc;
     rc = ews_xml_messages(soap_body, "SubscribeResponse", &msgs, err);
     xmlNode *m = ews_xml_find(msgs, NULL, EWS_NS_M, "SubscribeResponseMessage");
     if (!rc && !m) {
-        ews_error_set(err, EWS_ERR_MALFORMED, NULL, "no SubscribeResponseMessage");
+        ews_err_set(err, EWS_ERR_MALFORMED, NULL, "no SubscribeResponseMessage");
         rc = EWS_E_MALFORMED;
     }
     if (!rc)
@@ -233,7 +233,7 @@ ews_parse_subscribe(const char *body, size_t len, struct ews_subscribe_result *o
         out->subscription_id = ews_xml_text(ews_xml_find(m, NULL, EWS_NS_M, "SubscriptionId"));
         out->watermark = ews_xml_text(ews_xml_find(m, NULL, EWS_NS_M, "Watermark"));
         if (!out->subscription_id || !*out->subscription_id) {
-            ews_error_set(err, EWS_ERR_MALFORMED, NULL, "Subscribe answer without SubscriptionId");
+            ews_err_set(err, EWS_ERR_MALFORMED, NULL, "Subscribe answer without SubscriptionId");
             rc = EWS_E_MALFORMED;
         }
     }
@@ -258,14 +258,14 @@ ews_parse_unsubscribe(const char *body, size_t len, struct ews_error *err)
 {
     xmlDoc *doc;
     xmlNode *soap_body, *msgs;
-    ews_error_clear(err);
+    ews_err_clear(err);
     int rc = ews_xml_read(body, len, &doc, &soap_body, err);
     if (rc)
         return rc;
     rc = ews_xml_messages(soap_body, "UnsubscribeResponse", &msgs, err);
     xmlNode *m = ews_xml_find(msgs, NULL, EWS_NS_M, "UnsubscribeResponseMessage");
     if (!rc && !m) {
-        ews_error_set(err, EWS_ERR_MALFORMED, NULL, "no UnsubscribeResponseMessage");
+        ews_err_set(err, EWS_ERR_MALFORMED, NULL, "no UnsubscribeResponseMessage");
         rc = EWS_E_MALFORMED;
     }
     if (!rc)
@@ -335,9 +335,9 @@ ews_parse_streaming_frame(const char *body, size_t len, struct ews_stream_frame 
          m = ews_xml_find(NULL, m, NULL, NULL))
         rc = parse_stream_message(m, out);
     if (rc == EWS_E_MALFORMED && out->error.cls == EWS_ERR_NONE)
-        ews_error_set(&out->error, EWS_ERR_MALFORMED, NULL, "notification without SubscriptionId");
+        ews_err_set(&out->error, EWS_ERR_MALFORMED, NULL, "notification without SubscriptionId");
     if (rc == EWS_E_NOMEM)
-        ews_error_set(&out->error, EWS_ERR_OTHER, NULL, "out of memory");
+        ews_err_set(&out->error, EWS_ERR_OTHER, NULL, "out of memory");
     xmlFreeDoc(doc);
     if (rc) {
         /* A failed frame carries its error only, never half a list. */

@@ -81,23 +81,23 @@ static int
 check_envelope(xmlNode *root, xmlNode **soap_body, struct ews_error *err)
 {
     if (!root || !root->name || strcmp((const char *)root->name, "Envelope") != 0 || !root->ns) {
-        ews_error_set(err, EWS_ERR_MALFORMED, NULL, "not a SOAP envelope");
+        ews_err_set(err, EWS_ERR_MALFORMED, NULL, "not a SOAP envelope");
         return EWS_E_MALFORMED;
     }
     const char *ns = (const char *)root->ns->href;
     if (strcmp(ns, EWS_NS_SOAP_HTTPS) == 0) {
         /* Exchange never sends it; published samples with it are defects. */
-        ews_error_set(err, EWS_ERR_MALFORMED, NULL,
-                      "SOAP envelope in the https namespace variant refused");
+        ews_err_set(err, EWS_ERR_MALFORMED, NULL,
+                    "SOAP envelope in the https namespace variant refused");
         return EWS_E_UNSAFE;
     }
     if (strcmp(ns, EWS_NS_SOAP) != 0) {
-        ews_error_set(err, EWS_ERR_MALFORMED, NULL, "not a SOAP 1.1 envelope");
+        ews_err_set(err, EWS_ERR_MALFORMED, NULL, "not a SOAP 1.1 envelope");
         return EWS_E_MALFORMED;
     }
     *soap_body = ews_xml_find(root, NULL, EWS_NS_SOAP, "Body");
     if (!*soap_body) {
-        ews_error_set(err, EWS_ERR_MALFORMED, NULL, "SOAP envelope without Body");
+        ews_err_set(err, EWS_ERR_MALFORMED, NULL, "SOAP envelope without Body");
         return EWS_E_MALFORMED;
     }
     return 0;
@@ -109,17 +109,17 @@ ews_xml_read(const char *body, size_t len, xmlDoc **doc, xmlNode **soap_body, st
     *doc = NULL;
     *soap_body = NULL;
     if (!body || len == 0) {
-        ews_error_set(err, EWS_ERR_MALFORMED, NULL, "empty answer");
+        ews_err_set(err, EWS_ERR_MALFORMED, NULL, "empty answer");
         return EWS_E_MALFORMED;
     }
     if (len > max_bytes) {
-        ews_error_set(err, EWS_ERR_MALFORMED, NULL, "answer of %zu bytes over the %zu bound", len,
-                      max_bytes);
+        ews_err_set(err, EWS_ERR_MALFORMED, NULL, "answer of %zu bytes over the %zu bound", len,
+                    max_bytes);
         return EWS_E_TOO_LARGE;
     }
     xmlParserCtxt *ctxt = xmlNewParserCtxt();
     if (!ctxt) {
-        ews_error_set(err, EWS_ERR_MALFORMED, NULL, "out of memory");
+        ews_err_set(err, EWS_ERR_MALFORMED, NULL, "out of memory");
         return EWS_E_NOMEM;
     }
     bool doctype = false;
@@ -130,16 +130,16 @@ ews_xml_read(const char *body, size_t len, xmlDoc **doc, xmlNode **soap_body, st
                                       XML_PARSE_NOCDATA);
     int rc = 0;
     if (doctype) {
-        ews_error_set(err, EWS_ERR_MALFORMED, NULL, "document with a DOCTYPE refused");
+        ews_err_set(err, EWS_ERR_MALFORMED, NULL, "document with a DOCTYPE refused");
         rc = EWS_E_UNSAFE;
     } else if (!d || !ctxt->wellFormed) {
         const xmlError *e = xmlCtxtGetLastError(ctxt);
-        ews_error_set(err, EWS_ERR_MALFORMED, NULL, "not well-formed XML (line %d: %.120s)",
-                      e ? e->line : 0, e && e->message ? e->message : "?");
+        ews_err_set(err, EWS_ERR_MALFORMED, NULL, "not well-formed XML (line %d: %.120s)",
+                    e ? e->line : 0, e && e->message ? e->message : "?");
         rc = e && e->code == XML_ERR_INTERNAL_ERROR ? EWS_E_UNSAFE : EWS_E_MALFORMED;
     } else if (too_deep(xmlDocGetRootElement(d))) {
-        ews_error_set(err, EWS_ERR_MALFORMED, NULL, "document nested deeper than %d",
-                      EWS_XML_MAX_DEPTH);
+        ews_err_set(err, EWS_ERR_MALFORMED, NULL, "document nested deeper than %d",
+                    EWS_XML_MAX_DEPTH);
         rc = EWS_E_UNSAFE;
     } else {
         rc = check_envelope(xmlDocGetRootElement(d), soap_body, err);
