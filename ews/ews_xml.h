@@ -118,7 +118,8 @@ enum ews_error_class ews_classify(int http_status, const char *body, size_t len,
 /* ---- streaming splitter ---- */
 
 /* Called once per complete envelope; frame is borrowed for the duration of the call.
- * Return 0 to continue, non-zero to stop ews_stream_feed() (which then returns that value). */
+ * Return 0 to continue, non-zero to stop ews_stream_feed() (which then returns that value).
+ * The callback must not free the stream: return non-zero and free it after the feed. */
 typedef int (*ews_stream_cb)(const struct ews_stream_frame *frame, void *ud);
 
 struct ews_stream;
