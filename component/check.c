@@ -65,7 +65,7 @@ static int ews_get_folder_sync(const struct cp_config *cfg, const char *url,
                                struct ews_wait *w);
 static enum ews_impersonation_kind imp_kind(enum cp_impersonation imp);
 static void run_auth(const struct cp_config *cfg, struct server_check *sc);
-static const char *mailbox_action(const char *code);
+static const char *mailbox_action(const char *code, const char *account, char *buf, size_t len);
 static void run_impersonate(const struct cp_config *cfg, const char *mailbox,
                             struct server_check *sc);
 static void check_server(const struct cp_config *cfg, const char *url, const char *mailbox,
@@ -317,10 +317,9 @@ run_auth(const struct cp_config *cfg, struct server_check *sc)
         return;
     }
     if (w.rc == 0 || (w.rc == EWS_E_RESPONSE && w.err.cls != EWS_ERR_AUTH_FAILURE)) {
-        step_set(s, STEP_PASS, NULL, "Exchange accepted %s%s%s", cfg->username,
-                 w.rc == 0 ? "" : " (its own mailbox: ", w.rc == 0 ? "" : w.err.code);
-        if (w.rc != 0)
-            strncat(s->detail, ")", sizeof(s->detail) - strlen(s->detail) - 1);
+        step_set(s, STEP_PASS, NULL, "Exchange accepted %s%s%s%s", cfg->username,
+                 w.rc == 0 ? "" : " (its own mailbox answered ", w.rc == 0 ? "" : w.err.code,
+                 w.rc == 0 ? "" : ": fine, a service account needs none)");
         return;
     }
     if (w.err.cls == EWS_ERR_AUTH_FAILURE)
@@ -340,13 +339,17 @@ run_auth(const struct cp_config *cfg, struct server_check *sc)
 
 /* The recommended action for an impersonation response code. */
 static const char *
-mailbox_action(const char *code)
+mailbox_action(const char *code, const char *account, char *buf, size_t len)
 {
     if (strcmp(code, "ErrorImpersonateUserDenied") == 0 ||
-        strcmp(code, "ErrorImpersonationDenied") == 0)
-        return "grant the service account the ApplicationImpersonation role: "
-               "New-ManagementRoleAssignment -Role ApplicationImpersonation -User ACCOUNT "
-               "(and check any management scope that excludes this mailbox)";
+        strcmp(code, "ErrorImpersonationDenied") == 0) {
+        snprintf(buf, len,
+                 "grant the service account the ApplicationImpersonation role: "
+                 "New-ManagementRoleAssignment -Role ApplicationImpersonation -User '%s' "
+                 "(and check any management scope that excludes this mailbox)",
+                 account != NULL ? account : "ACCOUNT");
+        return buf;
+    }
     if (strcmp(code, "ErrorNonExistentMailbox") == 0 ||
         strcmp(code, "ErrorInvalidSmtpAddress") == 0)
         return "check the mailbox address (and mailbox_domain); the user needs a mailbox on "
@@ -364,6 +367,7 @@ static void
 run_impersonate(const struct cp_config *cfg, const char *mailbox, struct server_check *sc)
 {
     struct step *s = &sc->steps[STEP_IMPERSONATE];
+    char action[ACTION_LEN];
     struct ews_wait w;
 
     if (ews_get_folder_sync(cfg, sc->url, imp_kind(cfg->impersonation), mailbox, &w) != 0) {
@@ -379,7 +383,7 @@ run_impersonate(const struct cp_config *cfg, const char *mailbox, struct server_
     step_set(s, STEP_FAIL,
              w.err.cls == EWS_ERR_AUTH_FAILURE
                  ? "the credentials were refused this time: see the authentication step"
-                 : mailbox_action(w.err.code),
+                 : mailbox_action(w.err.code, cfg->username, action, sizeof(action)),
              "%s for %s%s%s", w.err.code[0] ? w.err.code : ews_error_class_name(w.err.cls), mailbox,
              w.err.message[0] ? ": " : "", w.err.message);
 }
@@ -393,7 +397,7 @@ check_server(const struct cp_config *cfg, const char *url, const char *mailbox,
     memset(sc, 0, sizeof(*sc));
     sc->url = url;
     for (i = 0; i < STEP_COUNT; i++)
-        step_set(&sc->steps[i], STEP_SKIP, NULL, "needs the previous step");
+        step_set(&sc->steps[i], STEP_SKIP, NULL, "(an earlier step failed)");
     if (mailbox == NULL)
         step_set(&sc->steps[STEP_IMPERSONATE], STEP_SKIP, NULL,
                  "no test mailbox given (calpresence --check MAILBOX)");
@@ -441,10 +445,10 @@ print_human(const struct server_check *sc, size_t n, FILE *out)
         for (j = 0; j < STEP_COUNT; j++) {
             const struct step *s = &sc[i].steps[j];
 
-            fprintf(out, "  %-15s %-7s %s\n", step_names[j], results[s->result], s->detail);
+            fprintf(out, "  %-15s %-8s%s\n", step_names[j], results[s->result], s->detail);
             if (j == STEP_CERT && sc[i].cert != NULL)
                 for (k = 0; k < sc[i].cert->n_warnings; k++)
-                    fprintf(out, "  %-15s %-7s %s\n", "", "warning", sc[i].cert->warnings[k]);
+                    fprintf(out, "  %-15s %-8s%s\n", "", "warning", sc[i].cert->warnings[k]);
             if (s->result == STEP_FAIL && s->action[0] != '\0')
                 fprintf(out, "  %-15s action: %s\n", "", s->action);
         }
