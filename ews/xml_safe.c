@@ -119,7 +119,7 @@ ews_xml_read(const char *body, size_t len, xmlDoc **doc, xmlNode **soap_body, st
     }
     xmlParserCtxt *ctxt = xmlNewParserCtxt();
     if (!ctxt) {
-        ews_err_set(err, EWS_ERR_MALFORMED, NULL, "out of memory");
+        ews_err_set(err, EWS_ERR_OTHER, NULL, "out of memory");
         return EWS_E_NOMEM;
     }
     bool doctype = false;
@@ -134,8 +134,10 @@ ews_xml_read(const char *body, size_t len, xmlDoc **doc, xmlNode **soap_body, st
         rc = EWS_E_UNSAFE;
     } else if (!d || !ctxt->wellFormed) {
         const xmlError *e = xmlCtxtGetLastError(ctxt);
-        ews_err_set(err, EWS_ERR_MALFORMED, NULL, "not well-formed XML (line %d: %.120s)",
-                    e ? e->line : 0, e && e->message ? e->message : "?");
+        const char *m = e && e->message ? e->message : "?";
+        /* libxml2's messages end in a newline; the log wants one line. */
+        ews_err_set(err, EWS_ERR_MALFORMED, NULL, "not well-formed XML (line %d: %.*s)",
+                    e ? e->line : 0, (int)strcspn(m, "\n"), m);
         rc = e && e->code == XML_ERR_INTERNAL_ERROR ? EWS_E_UNSAFE : EWS_E_MALFORMED;
     } else if (too_deep(xmlDocGetRootElement(d))) {
         ews_err_set(err, EWS_ERR_MALFORMED, NULL, "document nested deeper than %d",
