@@ -11,6 +11,8 @@
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
 #include <event2/keyvalq_struct.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 
 #define CONN_BUCKETS 4096
 #define MAX_BODY (8 * 1024 * 1024)
@@ -74,6 +76,8 @@ conn_get(struct evhttp_request *req, int cas)
     struct evhttp_connection *evcon = evhttp_request_get_connection(req);
     struct sim_conn *c = conn_lookup(evcon);
     size_t b;
+    evutil_socket_t fd;
+    int one = 1;
     if (c)
         return c;
     c = sim_xcalloc(1, sizeof(*c));
@@ -84,6 +88,10 @@ conn_get(struct evhttp_request *req, int cas)
     c->next = conns[b];
     conns[b] = c;
     evhttp_connection_set_closecb(evcon, conn_closed, c);
+    /* answers go out in several writes (headers, chunks): do not let Nagle hold them back */
+    fd = bufferevent_getfd(evhttp_connection_get_bufferevent(evcon));
+    if (fd >= 0)
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     return c;
 }
 
@@ -159,7 +167,7 @@ static void
 send_401(struct evhttp_request *req, int cas, const char *challenge_scheme, const char *challenge)
 {
     struct evkeyvalq *h = evhttp_request_get_output_headers(req);
-    char buf[1024];
+    char buf[2200]; /* scheme + a base64 type-2 message of up to 2048 bytes */
     g_sim.ctr.unauthorized++;
     if (challenge) {
         snprintf(buf, sizeof(buf), "%s %s", challenge_scheme, challenge);
