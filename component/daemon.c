@@ -1,0 +1,276 @@
+#include "daemon.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "error.h"
+#include "log.h"
+#include "presence.h"
+#include "xmpp_service.h"
+
+#define HOUSEKEEPING_S 30
+
+/* ---- hooks for the ad-hoc commands ---- */
+
+static const struct cp_config *
+hook_config(void *ud)
+{
+    struct cp_daemon *d = ud;
+    return d->cfg;
+}
+
+static void
+hook_user_changed(void *ud, const char *user_jid)
+{
+    cp_presence_publish_user(ud, user_jid);
+}
+
+static int
+hook_user_status(void *ud, const char *user_jid, struct cp_user_status *out)
+{
+    (void)ud;
+    (void)user_jid;
+    /* The calendar engine (its own issue) fills this; until then nothing is read from
+     * Exchange and every calendar JID is unavailable. */
+    memset(out, 0, sizeof(*out));
+    out->state = "unavailable";
+    out->subscription = "none";
+    return 0;
+}
+
+static int
+hook_reload(void *ud, char *msg, size_t msglen)
+{
+    return cp_daemon_reload(ud, msg, msglen);
+}
+
+static long
+hook_watchers(void *ud, const char *user_jid)
+{
+    struct cp_daemon *d = ud;
+    return cp_store_subscribers_count(d->store, user_jid);
+}
+
+static const struct cp_adhoc_ops adhoc_ops = {
+    .config = hook_config,
+    .user_changed = hook_user_changed,
+    .user_status = hook_user_status,
+    .reload = hook_reload,
+    .watchers = hook_watchers,
+};
+
+/* ---- XMPP connection events ---- */
+
+static void
+on_online(void *ud)
+{
+    /* libstrophe dropped whatever was queued when the last stream died: resend everything. */
+    cp_presence_publish_all(ud);
+}
+
+static void
+on_offline(void *ud)
+{
+    (void)ud;
+}
+
+static void
+on_fatal(void *ud, const char *reason)
+{
+    struct cp_daemon *d = ud;
+    cp_log_error("xmpp", "%s", reason);
+    d->exit_code = 1;
+    event_base_loopexit(d->base, NULL);
+}
+
+static const struct cp_xmpp_events xmpp_events = {on_online, on_offline, on_fatal};
+
+/* ---- signals ---- */
+
+static void
+on_stopped(void *ud)
+{
+    struct cp_daemon *d = ud;
+    event_base_loopexit(d->base, NULL);
+}
+
+static void
+on_terminate(evutil_socket_t sig, short what, void *ud)
+{
+    (void)what;
+    struct cp_daemon *d = ud;
+    if (d->shutting_down) {
+        cp_log_warn("main", "second %s: exiting at once", sig == SIGINT ? "SIGINT" : "SIGTERM");
+        event_base_loopbreak(d->base);
+        return;
+    }
+    d->shutting_down = 1;
+    cp_log_info("main", "%s received: shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
+    if (cp_xmpp_is_online(d->xmpp))
+        cp_presence_unavailable_all(d);
+    cp_xmpp_stop(d->xmpp, on_stopped, d);
+}
+
+static void
+on_hup(evutil_socket_t sig, short what, void *ud)
+{
+    (void)sig;
+    (void)what;
+    char msg[1024];
+    cp_log_info("config", "SIGHUP received: reloading");
+    cp_daemon_reload(ud, msg, sizeof(msg));
+}
+
+static void
+on_housekeeping(evutil_socket_t fd, short what, void *ud)
+{
+    (void)fd;
+    (void)what;
+    struct cp_daemon *d = ud;
+    cp_adhoc_expire(d->adhoc, time(NULL));
+}
+
+/* ---- reload ---- */
+
+struct reload_report {
+    char *msg;
+    size_t len;
+    size_t used;
+    int restart;
+};
+
+static void
+report_change(const char *section, const char *key, bool live, void *ud)
+{
+    struct reload_report *r = ud;
+    if (live) {
+        cp_log_info("config", "[%s] %s changed: applied", section, key);
+    } else {
+        r->restart++;
+        cp_log_warn("config", "[%s] %s changed: takes effect only after a restart", section, key);
+    }
+    if (r->used < r->len) {
+        int n = snprintf(r->msg + r->used, r->len - r->used, "%s[%s] %s %s", r->used ? "; " : "",
+                         section, key, live ? "applied" : "needs a restart");
+        if (n > 0)
+            r->used += (size_t)n;
+    }
+}
+
+int
+cp_daemon_reload(struct cp_daemon *d, char *msg, size_t msglen)
+{
+    char err[512];
+    struct cp_config *fresh = NULL;
+    int rc = cp_config_load(d->cfg->path, &fresh, err, sizeof(err));
+    if (rc != 0) {
+        cp_log_error("config", "reload refused, running configuration kept (%s)", err);
+        snprintf(msg, msglen, "reload refused, configuration unchanged: %s", err);
+        return rc;
+    }
+    msg[0] = '\0';
+    struct reload_report r = {msg, msglen, 0, 0};
+    int changed = 0;
+    /* Count every change, live or not, through the report callback. */
+    cp_config_diff(d->cfg, fresh, report_change, &r);
+    changed = r.used > 0;
+    /* Restart-only keys keep acting through the objects built at start (the XMPP connection,
+     * the store); the live ones take effect from the new struct right away. */
+    if (fresh->secret && strcmp(fresh->secret, d->cfg->secret) != 0)
+        cp_xmpp_set_secret(d->xmpp, fresh->secret);
+    cp_log_set_level(fresh->log_level);
+    cp_config_free(d->cfg);
+    d->cfg = fresh;
+    if (!changed)
+        snprintf(msg, msglen, "configuration reloaded: nothing changed");
+    cp_log_info("config", "reloaded %s (%d change(s) need a restart)", fresh->path, r.restart);
+    return CP_OK;
+}
+
+/* ---- life cycle ---- */
+
+static void
+log_startup(const struct cp_config *cfg)
+{
+    char domains[512] = "";
+    size_t used = 0;
+    for (size_t i = 0; i < cfg->domains.n && used < sizeof(domains); i++) {
+        int n = snprintf(domains + used, sizeof(domains) - used, "%s%s", i ? ", " : "",
+                         cfg->domains.items[i]);
+        if (n > 0)
+            used += (size_t)n;
+    }
+    cp_log_info("main", "calpresence %s starting: component %s for %s via %s:%d, store %s",
+                CP_VERSION, cfg->jid, domains, cfg->server_host, cfg->server_port, cfg->store_path);
+}
+
+static void
+daemon_free(struct cp_daemon *d)
+{
+    if (d->sig_term)
+        event_free(d->sig_term);
+    if (d->sig_int)
+        event_free(d->sig_int);
+    if (d->sig_hup)
+        event_free(d->sig_hup);
+    if (d->housekeeping)
+        event_free(d->housekeeping);
+    cp_adhoc_free(d->adhoc);
+    cp_xmpp_free(d->xmpp);
+    cp_store_close(d->store);
+    cp_config_free(d->cfg);
+    if (d->base)
+        event_base_free(d->base);
+}
+
+int
+cp_daemon_run(struct cp_config *cfg)
+{
+    struct cp_daemon d = {.cfg = cfg};
+    cp_log_set_level(cfg->log_level);
+    log_startup(cfg);
+    signal(SIGPIPE, SIG_IGN);
+
+    d.base = event_base_new();
+    if (!d.base) {
+        cp_log_error("main", "cannot create the event loop");
+        daemon_free(&d);
+        return 1;
+    }
+    if (cp_store_open(cfg->store_path, &d.store) != 0) {
+        cp_log_error("main", "cannot open the user store %s (see above)", cfg->store_path);
+        daemon_free(&d);
+        return 1;
+    }
+    cp_log_info("store", "%s: %ld users (%ld enabled), %ld subscriptions", cfg->store_path,
+                cp_store_users_count(d.store, false), cp_store_users_count(d.store, true),
+                cp_store_subscribers_count(d.store, NULL));
+    d.xmpp = cp_xmpp_new(d.base, cfg->jid, cfg->secret, cfg->server_host, cfg->server_port,
+                         cfg->reconnect_max, &xmpp_events, &d);
+    d.adhoc = cp_adhoc_new(d.store, &adhoc_ops, &d);
+    d.sig_term = evsignal_new(d.base, SIGTERM, on_terminate, &d);
+    d.sig_int = evsignal_new(d.base, SIGINT, on_terminate, &d);
+    d.sig_hup = evsignal_new(d.base, SIGHUP, on_hup, &d);
+    d.housekeeping = event_new(d.base, -1, EV_PERSIST, on_housekeeping, &d);
+    if (!d.xmpp || !d.adhoc || !d.sig_term || !d.sig_int || !d.sig_hup || !d.housekeeping) {
+        cp_log_error("main", "out of memory at start-up");
+        daemon_free(&d);
+        return 1;
+    }
+    struct timeval hk = {HOUSEKEEPING_S, 0};
+    event_add(d.sig_term, NULL);
+    event_add(d.sig_int, NULL);
+    event_add(d.sig_hup, NULL);
+    event_add(d.housekeeping, &hk);
+    cp_xmpp_service_register(&d);
+    cp_xmpp_start(d.xmpp);
+
+    event_base_dispatch(d.base);
+
+    int code = d.exit_code;
+    cp_log_info("main", "stopped");
+    daemon_free(&d);
+    return code;
+}

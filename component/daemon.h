@@ -1,0 +1,37 @@
+/* The running daemon: one libevent loop that carries the XMPP connection, timers, signals and
+ * (later) the HTTP listener and libcurl. This struct ties the component's modules together;
+ * only component/ sees it. */
+#ifndef CP_DAEMON_H
+#define CP_DAEMON_H
+
+#include <event2/event.h>
+
+#include "adhoc.h"
+#include "config.h"
+#include "store.h"
+#include "xmpp_conn.h"
+
+struct cp_daemon {
+    struct event_base *base;
+    struct cp_config *cfg; /* the configuration in force; replaced by a reload */
+    struct cp_store *store;
+    struct cp_xmpp *xmpp;
+    struct cp_adhoc *adhoc;
+    struct event *sig_term;
+    struct event *sig_int;
+    struct event *sig_hup;
+    struct event *housekeeping; /* expires ad-hoc sessions */
+    int exit_code;
+    int shutting_down;
+};
+
+/* Runs the daemon with CFG (ownership taken) until SIGTERM/SIGINT or a fatal start-up error.
+ * Returns the process exit code. */
+int cp_daemon_run(struct cp_config *cfg);
+
+/* Re-reads the configuration file: applies what can change live, reports what needs a restart.
+ * Writes a one-paragraph summary into MSG. Returns 0, or negative when the file is invalid
+ * (then nothing changes and MSG holds FILE:LINE: reason). */
+int cp_daemon_reload(struct cp_daemon *d, char *msg, size_t msglen);
+
+#endif

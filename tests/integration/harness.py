@@ -1,0 +1,297 @@
+"""Fixtures for integration tests: a private Prosody, the calpresence daemon, XMPP clients.
+
+Everything listens on 127.0.0.1 on ports picked at run time and is stopped by PID at the end.
+Clients are slixmpp (Debian's python3-slixmpp): run tests with /usr/bin/python3.
+
+Environment (set by meson): CP_BUILD_ROOT (where the calpresence binary is), CP_SOURCE_ROOT.
+"""
+
+import asyncio
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+
+import slixmpp
+from slixmpp.xmlstream import ET
+
+BUILD_ROOT = os.environ.get("CP_BUILD_ROOT", os.path.join(os.path.dirname(__file__), "..", "..", "build"))
+CALPRESENCE = os.path.join(BUILD_ROOT, "calpresence")
+
+DOMAIN = "localhost"
+OTHER_DOMAIN = "other.localhost"   # a domain the component does not serve
+COMPONENT = "calendar.localhost"
+SECRET = "component-secret-for-tests"
+PASSWORD = "password"
+USERS = [("alice", DOMAIN), ("bob", DOMAIN), ("carol", DOMAIN), ("admin", DOMAIN),
+         ("eve", OTHER_DOMAIN)]
+TIMEOUT = 20  # seconds any single expected event may take on a loaded machine
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port, timeout=TIMEOUT):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise TimeoutError(f"nothing listens on 127.0.0.1:{port}")
+
+
+class Prosody:
+    """A private Prosody with two virtual hosts and the calendar component."""
+
+    def __init__(self, workdir, secret=SECRET):
+        self.dir = os.path.join(workdir, "prosody")
+        os.makedirs(os.path.join(self.dir, "data"), exist_ok=True)
+        self.c2s_port = free_port()
+        self.component_port = free_port()
+        self.secret = secret
+        self.cfg = os.path.join(self.dir, "prosody.cfg.lua")
+        self.proc = None
+        self._write_config()
+        for user, host in USERS:
+            subprocess.run(["prosodyctl", "--config", self.cfg, "register", user, host, PASSWORD],
+                           check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def _write_config(self):
+        d = self.dir
+        with open(self.cfg, "w") as f:
+            f.write(f"""
+run_as_root = true
+pidfile = "{d}/prosody.pid"
+data_path = "{d}/data"
+certificates = "{d}"
+interfaces = {{ "127.0.0.1" }}
+component_interfaces = {{ "127.0.0.1" }}
+c2s_ports = {{ {self.c2s_port} }}
+component_ports = {{ {self.component_port} }}
+s2s_ports = {{ }}
+modules_enabled = {{ "roster"; "saslauth"; "disco"; "ping"; "presence"; "posix" }}
+modules_disabled = {{ "s2s"; "offline"; "tls" }}
+c2s_require_encryption = false
+allow_unencrypted_plain_auth = true
+authentication = "internal_hashed"
+log = {{ debug = "{d}/prosody.log" }}
+VirtualHost "{DOMAIN}"
+VirtualHost "{OTHER_DOMAIN}"
+Component "{COMPONENT}"
+    component_secret = "{self.secret}"
+""")
+
+    def start(self):
+        self.log = open(os.path.join(self.dir, "stdout.log"), "ab")
+        self.proc = subprocess.Popen(["prosody", "--config", self.cfg, "-F"],
+                                     stdout=self.log, stderr=subprocess.STDOUT)
+        wait_port(self.c2s_port)
+        wait_port(self.component_port)
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(TIMEOUT)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+
+
+class Component:
+    """The calpresence daemon under test, its config in WORKDIR, its log captured."""
+
+    def __init__(self, workdir, prosody, secret=SECRET, extra=""):
+        self.dir = workdir
+        self.conf = os.path.join(workdir, "calpresence.conf")
+        self.logpath = os.path.join(workdir, "calpresence.log")
+        self.proc = None
+        with open(self.conf, "w") as f:
+            f.write(f"""
+[component]
+jid = {COMPONENT}
+secret = {secret}
+server_host = 127.0.0.1
+server_port = {prosody.component_port}
+domains = {DOMAIN}
+admins = admin@{DOMAIN}
+reconnect_max = 2
+
+[store]
+path = {workdir}/calpresence.db
+
+[exchange]
+ews_urls = https://127.0.0.1:1/EWS/Exchange.asmx
+username = svc@example.com
+password = unused
+
+[notifications]
+mode = push
+listen = 127.0.0.1:{free_port()}
+url = http://127.0.0.1:3802/ews/notify
+
+[log]
+level = debug
+{extra}
+""")
+
+    def start(self, wait_online=True):
+        self.logfile = open(self.logpath, "ab")
+        self.proc = subprocess.Popen([CALPRESENCE, "-c", self.conf], stdout=self.logfile,
+                                     stderr=subprocess.STDOUT)
+        if wait_online:
+            self.wait_log(r"connected to .* as component")
+
+    def log(self):
+        with open(self.logpath, errors="replace") as f:
+            return f.read()
+
+    def wait_log(self, pattern, count=1, timeout=TIMEOUT):
+        """Waits until PATTERN (a regex) has matched COUNT lines of the log."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if len(re.findall(pattern, self.log())) >= count:
+                return
+            if self.proc.poll() is not None:
+                raise AssertionError(f"calpresence exited ({self.proc.returncode}) before "
+                                     f"logging {pattern!r}:\n{self.log()}")
+            # Keep the clients' loop turning while we wait, or nothing they queued is sent.
+            if Session.current is not None:
+                Session.current.sleep(0.1)
+            else:
+                time.sleep(0.1)
+        raise TimeoutError(f"calpresence did not log {pattern!r}:\n{self.log()}")
+
+    def signal(self, sig):
+        self.proc.send_signal(sig)
+
+    def wait(self, timeout=TIMEOUT):
+        return self.proc.wait(timeout)
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(TIMEOUT)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+class Client(slixmpp.ClientXMPP):
+    """A slixmpp client that records every presence it receives."""
+
+    def __init__(self, user, domain=DOMAIN, resource="test"):
+        super().__init__(f"{user}@{domain}/{resource}", PASSWORD)
+        self.presences = []
+        self.subscription_answers = []
+        self.register_plugin("xep_0030")
+        self.register_plugin("xep_0004")
+        self.register_plugin("xep_0050")
+        self.register_plugin("xep_0199")
+        self.register_plugin("xep_0092")
+        self.add_event_handler("presence", self._on_presence)
+        self.auto_authorize = None  # we never answer subscription requests ourselves
+        self.auto_subscribe = False
+
+    def _on_presence(self, pres):
+        if pres["from"].bare == self.boundjid.bare:
+            return  # our own presence echoed back
+        self.presences.append(pres)
+
+
+class Session:
+    """Runs clients on one asyncio loop; tests call the sync helpers."""
+
+    current = None  # the open session, whose loop Component.wait_log keeps running
+
+    def __init__(self, prosody):
+        Session.current = self
+        self.prosody = prosody
+        self.loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(self.loop)
+        self.clients = []
+
+    def run(self, coro, timeout=TIMEOUT):
+        return self.loop.run_until_complete(asyncio.wait_for(coro, timeout))
+
+    def client(self, user, domain=DOMAIN):
+        c = Client(user, domain)
+        started = self.loop.create_future()
+        c.add_event_handler("session_start", lambda _: started.done() or started.set_result(True))
+        c.add_event_handler("failed_auth", lambda _: started.done() or started.set_exception(
+            AssertionError(f"login failed for {user}@{domain}")))
+        c.connect(("127.0.0.1", self.prosody.c2s_port), force_starttls=False,
+                  disable_starttls=True)
+        self.run(started)
+        self.run(c.get_roster())  # only roster-interested resources get roster pushes
+        c.send_presence()
+        self.clients.append(c)
+        return c
+
+    def sleep(self, seconds):
+        self.run(asyncio.sleep(seconds), timeout=seconds + 5)
+
+    def wait_for(self, predicate, timeout=TIMEOUT, what="condition"):
+        """Runs the loop until PREDICATE() is true."""
+        async def poll():
+            while not predicate():
+                await asyncio.sleep(0.05)
+        try:
+            self.run(poll(), timeout)
+        except asyncio.TimeoutError:
+            raise AssertionError(f"timed out waiting for {what}") from None
+
+    def iq(self, client, to, payload_xml, itype="get"):
+        """Sends an IQ with the given payload and returns the answer (result or error)."""
+        iq = client.make_iq(ifrom=client.boundjid, ito=to, itype=itype)
+        if payload_xml is not None:
+            iq.append(ET.fromstring(payload_xml))
+        try:
+            return self.run(iq.send(timeout=TIMEOUT))
+        except slixmpp.exceptions.IqError as e:
+            return e.iq
+
+    def close(self):
+        Session.current = None
+        for c in self.clients:
+            c.disconnect()
+        try:
+            self.loop.run_until_complete(asyncio.sleep(0.3))
+        finally:
+            self.loop.close()
+
+
+def error_condition(stanza):
+    """The defined condition of an error stanza, or None."""
+    err = stanza.xml.find("{jabber:client}error")
+    if err is None:
+        return None
+    for child in err:
+        if child.tag.startswith("{urn:ietf:params:xml:ns:xmpp-stanzas}") and not child.tag.endswith("}text"):
+            return child.tag.split("}")[1]
+    return None
+
+
+class Workspace:
+    """A temp dir holding one test's Prosody, component and logs; kept on failure."""
+
+    def __init__(self, name):
+        self.dir = tempfile.mkdtemp(prefix=f"cp-{name}-")
+        self.keep = False
+
+    def cleanup(self):
+        if self.keep or os.environ.get("CP_KEEP_TMP"):
+            print(f"test files kept in {self.dir}")
+        else:
+            shutil.rmtree(self.dir, ignore_errors=True)

@@ -1,0 +1,200 @@
+"""The component against a real Prosody: handshake, XMPP basics, subscriptions, presence
+resync after reconnects, shutdown. Run with /usr/bin/python3 (slixmpp)."""
+
+import os
+import signal
+import subprocess
+import sys
+import unittest
+
+sys.path.insert(0, os.path.dirname(__file__))
+import harness as h  # noqa: E402
+
+CAL_ALICE = f"alice@{h.COMPONENT}"
+
+
+def calendar_presences(client, jid=CAL_ALICE, ptype=None):
+    return [p for p in client.presences
+            if p["from"].bare == jid and (ptype is None or p["type"] == ptype)]
+
+
+class ComponentTest(unittest.TestCase):
+    def setUp(self):
+        self.ws = h.Workspace(self.id().split(".")[-1])
+        self.prosody = h.Prosody(self.ws.dir)
+        self.prosody.start()
+        self.component = h.Component(self.ws.dir, self.prosody)
+        self.session = None
+
+    def tearDown(self):
+        if self.session:
+            self.session.close()
+        self.component.stop()
+        self.prosody.stop()
+        failed = any(e for _, e in (self._outcome.result.errors + self._outcome.result.failures)
+                     if _ is self)
+        self.ws.keep = failed
+        self.ws.cleanup()
+
+    def start(self):
+        self.component.start()
+        self.session = h.Session(self.prosody)
+
+    # -- handshake and XMPP basics --------------------------------------------------------
+
+    def test_handshake_and_disco(self):
+        self.start()
+        alice = self.session.client("alice")
+        info = self.session.iq(alice, h.COMPONENT,
+                               "<query xmlns='http://jabber.org/protocol/disco#info'/>")
+        self.assertEqual(info["type"], "result")
+        q = info.xml.find("{http://jabber.org/protocol/disco#info}query")
+        ident = q.find("{http://jabber.org/protocol/disco#info}identity")
+        self.assertEqual((ident.get("category"), ident.get("type")), ("gateway", "calendar"))
+        features = {f.get("var") for f in q.findall("{http://jabber.org/protocol/disco#info}feature")}
+        self.assertIn("http://jabber.org/protocol/commands", features)
+        self.assertIn("urn:xmpp:ping", features)
+
+        # A calendar JID answers disco#info too, as an account of its user.
+        info = self.session.iq(alice, CAL_ALICE,
+                               "<query xmlns='http://jabber.org/protocol/disco#info'/>")
+        self.assertEqual(info["type"], "result")
+        ident = info.xml.find("{http://jabber.org/protocol/disco#info}query/"
+                              "{http://jabber.org/protocol/disco#info}identity")
+        self.assertIn("alice@localhost", ident.get("name"))
+
+        items = self.session.iq(alice, h.COMPONENT,
+                                "<query xmlns='http://jabber.org/protocol/disco#items'/>")
+        self.assertEqual(items["type"], "result")
+
+    def test_ping_version_and_errors(self):
+        self.start()
+        alice = self.session.client("alice")
+        self.assertEqual(self.session.iq(alice, h.COMPONENT, "<ping xmlns='urn:xmpp:ping'/>")["type"],
+                         "result")
+        ver = self.session.iq(alice, h.COMPONENT, "<query xmlns='jabber:iq:version'/>")
+        self.assertEqual(ver.xml.find("{jabber:iq:version}query/{jabber:iq:version}name").text,
+                         "calpresence")
+        unknown = self.session.iq(alice, h.COMPONENT, "<query xmlns='urn:example:unknown'/>")
+        self.assertEqual(unknown["type"], "error")
+        self.assertEqual(h.error_condition(unknown), "service-unavailable")
+        empty = self.session.iq(alice, h.COMPONENT, None)
+        self.assertEqual(h.error_condition(empty), "bad-request")
+        # disco on a node that does not exist
+        node = self.session.iq(alice, h.COMPONENT,
+                               "<query xmlns='http://jabber.org/protocol/disco#info' node='nope'/>")
+        self.assertEqual(h.error_condition(node), "item-not-found")
+
+    def test_foreign_domain_forbidden(self):
+        self.start()
+        eve = self.session.client("eve", h.OTHER_DOMAIN)
+        answer = self.session.iq(eve, h.COMPONENT, "<ping xmlns='urn:xmpp:ping'/>")
+        self.assertEqual(h.error_condition(answer), "forbidden")
+        eve.send_presence(pto=CAL_ALICE, ptype="subscribe")
+        self.session.wait_for(lambda: any(p["type"] == "error" for p in eve.presences),
+                              what="presence error for a foreign subscriber")
+        err = [p for p in eve.presences if p["type"] == "error"][0]
+        self.assertEqual(h.error_condition(err), "forbidden")
+
+    def test_wrong_secret_exits_1(self):
+        bad = h.Component(self.ws.dir, self.prosody, secret="not-the-secret")
+        bad.start(wait_online=False)
+        code = bad.wait()
+        self.assertEqual(code, 1)
+        self.assertRegex(bad.log(), r"refused the handshake .*check \[component\] secret")
+        self.assertNotIn("not-the-secret", bad.log())
+
+    # -- subscriptions and presence --------------------------------------------------------
+
+    def test_subscribe_probe_unsubscribe(self):
+        self.start()
+        bob = self.session.client("bob")
+        bob.send_presence(pto=CAL_ALICE, ptype="subscribe")
+        # Prosody turns the component's `subscribed` into a roster push to bob.
+        self.session.wait_for(lambda: bob.client_roster[CAL_ALICE]["subscription"] == "to",
+                              what="subscription approved by the calendar JID")
+        # Until the calendar engine exists, every calendar JID is unavailable.
+        self.session.wait_for(lambda: calendar_presences(bob, ptype="unavailable"),
+                              what="current presence after subscribing")
+        self.component.wait_log(r"bob@localhost subscribed to alice@calendar.localhost")
+
+        # A probe from a subscriber is answered with the current presence.
+        before = len(calendar_presences(bob, ptype="unavailable"))
+        bob.send_presence(pto=CAL_ALICE, ptype="probe")
+        self.session.wait_for(lambda: len(calendar_presences(bob, ptype="unavailable")) > before,
+                              what="presence answering a probe")
+
+        # A probe from someone else learns nothing: it is answered `unsubscribed` (which
+        # Prosody then drops, carol having no roster item for the calendar JID).
+        carol = self.session.client("carol")
+        carol.send_presence(pto=CAL_ALICE, ptype="probe")
+        self.component.wait_log(r"probe from carol@localhost answered unsubscribed")
+        self.assertEqual(calendar_presences(carol), [])
+
+        bob.send_presence(pto=CAL_ALICE, ptype="unsubscribe")
+        self.component.wait_log(r"bob@localhost unsubscribed from alice@calendar.localhost")
+
+    def test_subscription_survives_restart_and_is_resent(self):
+        self.start()
+        bob = self.session.client("bob")
+        bob.send_presence(pto=f"carol@{h.COMPONENT}", ptype="subscribe")
+        self.component.wait_log(r"bob@localhost subscribed to carol@calendar.localhost")
+        self.session.wait_for(lambda: calendar_presences(bob, f"carol@{h.COMPONENT}", "unavailable"))
+        self.component.stop()
+        before = len(calendar_presences(bob, f"carol@{h.COMPONENT}", "unavailable"))
+        self.component.start()
+        self.component.wait_log(r"sent current presence to 1 subscriptions")
+        self.session.wait_for(
+            lambda: len(calendar_presences(bob, f"carol@{h.COMPONENT}", "unavailable")) > before,
+            what="presence resent after the component restarted")
+
+    def test_prosody_restart_reconnects_and_resyncs(self):
+        """Also the regression test of the libstrophe sm_state workaround: connect, send, be
+        disconnected by the server, reconnect, send again."""
+        self.start()
+        bob = self.session.client("bob")
+        bob.send_presence(pto=CAL_ALICE, ptype="subscribe")
+        self.component.wait_log(r"bob@localhost subscribed")
+        self.session.close()
+        self.session = None
+
+        self.prosody.stop()
+        self.component.wait_log(r"disconnected from 127\.0\.0\.1")
+        self.component.wait_log(r"retrying 127\.0\.0\.1:\d+ in")
+        self.prosody.start()
+        self.component.wait_log(r"connected to .* as component", count=2, timeout=60)
+        # The first handshake had no subscriber yet; this one must resend bob's.
+        self.component.wait_log(r"sent current presence to 1 subscriptions")
+
+        self.session = h.Session(self.prosody)
+        bob = self.session.client("bob")
+        answer = self.session.iq(bob, h.COMPONENT, "<ping xmlns='urn:xmpp:ping'/>")
+        self.assertEqual(answer["type"], "result")
+        self.assertIsNone(self.component.proc.poll())
+
+    def test_sigterm_sends_unavailable(self):
+        self.start()
+        bob = self.session.client("bob")
+        bob.send_presence(pto=CAL_ALICE, ptype="subscribe")
+        self.session.wait_for(lambda: calendar_presences(bob, ptype="unavailable"))
+        before = len(calendar_presences(bob, ptype="unavailable"))
+        self.component.signal(signal.SIGTERM)
+        self.assertEqual(self.component.wait(), 0)
+        self.session.wait_for(lambda: len(calendar_presences(bob, ptype="unavailable")) > before,
+                              what="unavailable at shutdown")
+        self.assertIn("sent unavailable to 1 subscriptions", self.component.log())
+
+    def test_validate_only(self):
+        ok = subprocess.run([h.CALPRESENCE, "-c", self.component.conf, "-n"],
+                            capture_output=True, text=True)
+        self.assertEqual((ok.returncode, ok.stdout.strip()), (0, "configuration OK"))
+        with open(self.component.conf, "a") as f:
+            f.write("\n[component]\nno_such_key = 1\n")
+        bad = subprocess.run([h.CALPRESENCE, "-c", self.component.conf, "-n"],
+                             capture_output=True, text=True)
+        self.assertEqual(bad.returncode, 1)
+        self.assertRegex(bad.stderr, r"calpresence\.conf:\d+: ")
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
