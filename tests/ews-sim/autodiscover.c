@@ -16,7 +16,7 @@ static void
 ews_url(uint32_t mbx, char *out, size_t cap)
 {
     const struct sim_cas *c = &g_sim.cas[g_sim.mailboxes[mbx].cas];
-    snprintf(out, cap, "%s://%s:%d/EWS/Exchange.asmx", g_sim.plain_http ? "http" : "https", c->name,
+    snprintf(out, cap, "%s://%s:%d/EWS/Exchange.asmx", g_sim.plain_http ? "http" : "https", c->host,
              c->port);
 }
 

@@ -515,6 +515,8 @@ cmd_counters(const struct args *a, struct evbuffer *out)
     C(unauthorized);
     C(auth_failed);
     C(throttled);
+    C(anchor_missing);
+    C(anchor_mismatch);
     C(faults_applied);
     C(events);
     C(push_sent);

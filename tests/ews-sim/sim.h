@@ -103,6 +103,8 @@ struct sim_counters {
     uint64_t push_sent, push_ok, push_unsubscribe, push_failed, push_dropped;
     uint64_t stream_frames, events;
     uint64_t faults_applied, throttled;
+    uint64_t anchor_missing,
+        anchor_mismatch; /* impersonated requests without a right X-AnchorMailbox */
 };
 
 struct sim_ssl_ctx;

@@ -173,7 +173,7 @@ impersonate(struct sim_req *r)
     xmlNodePtr imp = sim_child(r->header, "ExchangeImpersonation");
     xmlNodePtr sid = sim_child(imp, "ConnectingSID");
     xmlNodePtr id = sim_child(sid, NULL);
-    const char *key;
+    const char *key, *anchor;
     uint32_t mbx;
     if (!imp) {
         /* no impersonation: the account acts on its own mailbox, when it has one */
@@ -199,6 +199,12 @@ impersonate(struct sim_req *r)
         return -1;
     }
     r->mailbox = mbx;
+    /* Exchange 2013+ routes on X-AnchorMailbox: counted so that clients can be checked */
+    anchor = evhttp_find_header(evhttp_request_get_input_headers(r->req), "X-AnchorMailbox");
+    if (!anchor)
+        g_sim.ctr.anchor_missing++;
+    else if (sim_mailbox_find(anchor) != mbx)
+        g_sim.ctr.anchor_mismatch++;
     return 0;
 }
 

@@ -97,6 +97,10 @@ def test_control_lines(sim):
             "</t:ConnectingSID></t:ExchangeImpersonation></s:Header>" % (elem, key, elem))
         st, text = sim.post(body)
         check(st == 200 and code(text) == "NoError", "impersonation by %s: %s" % (elem, text))
+    c = sim.counters()
+    check(int(c["anchor_missing"]) > 0 and c["anchor_mismatch"] == "0", "anchor counters %r" % c)
+    sim.post(envelope(view(), **A), headers={"X-AnchorMailbox": "bob@example.com"})
+    check(sim.counters()["anchor_mismatch"] == "1", "X-AnchorMailbox mismatch not counted")
     print("control lines: ok")
 
 
@@ -247,7 +251,7 @@ def test_moves_and_cas(sim):
                         "microsoft.com/exchange/autodiscover/outlook/responseschema/2006a"
                         "</AcceptableResponseSchema></Request></Autodiscover>",
                         path="/autodiscover/autodiscover.xml")
-    check(st == 200 and "<EwsUrl>https://cas2:%d/EWS/Exchange.asmx</EwsUrl>" % sim.ports["cas2"]
+    check(st == 200 and "<EwsUrl>https://127.0.0.1:%d/EWS/Exchange.asmx</EwsUrl>" % sim.ports["cas2"]
           in text, "POX autodiscover after move: %s" % text)
     st, text = sim.post('<?xml version="1.0"?><s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/'
                         'envelope/" xmlns:a="http://schemas.microsoft.com/exchange/2010/Autodiscover">'
@@ -258,7 +262,7 @@ def test_moves_and_cas(sim):
                         "<a:Setting>ExternalEwsUrl</a:Setting></a:RequestedSettings></a:Request>"
                         "</a:GetUserSettingsRequestMessage></s:Body></s:Envelope>",
                         path="/autodiscover/autodiscover.svc")
-    check(st == 200 and "cas2:%d/EWS" % sim.ports["cas2"] in text and "InvalidUser" in text,
+    check(st == 200 and "127.0.0.1:%d/EWS" % sim.ports["cas2"] in text and "InvalidUser" in text,
           "SOAP autodiscover: %s" % text)
     # a stopped CAS refuses connections and forgets its subscriptions
     sub2, wm2 = subscribe_pull(sim, cas="cas2")
