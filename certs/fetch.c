@@ -9,6 +9,8 @@
 #include <fcntl.h>
 #include <netdb.h>
 #include <poll.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -32,6 +34,8 @@ static enum hs_result handshake(int fd, const char *sni, bool lowered, long long
                                 SSL **out, char *err, size_t errlen);
 static STACK_OF(X509) * copy_chain(SSL *ssl);
 static int set_result(struct cert_report *r, enum cert_status st, const char *reason);
+static void sigpipe_block(sigset_t *old, bool *pending_before);
+static void sigpipe_restore(const sigset_t *old, bool pending_before);
 static int attempt_once(const struct cert_options *opt, struct cert_report *r, const char *sni,
                         bool lowered, long long deadline, bool *done);
 
@@ -278,6 +282,37 @@ set_result(struct cert_report *r, enum cert_status st, const char *reason)
     return r->reason == NULL ? CERT_ENOMEM : 0;
 }
 
+/* A server that closes the connection while OpenSSL writes would raise SIGPIPE and kill a
+ * process that did not ignore it; the signal is blocked in this thread for the handshake and
+ * a SIGPIPE it raised is consumed, without touching the process's signal dispositions. */
+static void
+sigpipe_block(sigset_t *old, bool *pending_before)
+{
+    sigset_t set;
+    sigset_t pending;
+
+    sigemptyset(&set);
+    sigaddset(&set, SIGPIPE);
+    sigpending(&pending);
+    *pending_before = sigismember(&pending, SIGPIPE) == 1;
+    pthread_sigmask(SIG_BLOCK, &set, old);
+}
+
+static void
+sigpipe_restore(const sigset_t *old, bool pending_before)
+{
+    struct timespec zero = {0, 0};
+    sigset_t set;
+    sigset_t pending;
+
+    sigemptyset(&set);
+    sigaddset(&set, SIGPIPE);
+    sigpending(&pending);
+    if (!pending_before && sigismember(&pending, SIGPIPE) == 1)
+        sigtimedwait(&set, NULL, &zero);
+    pthread_sigmask(SIG_SETMASK, old, NULL);
+}
+
 /* One connection and handshake; the report is filled when *DONE. */
 static int
 attempt_once(const struct cert_options *opt, struct cert_report *r, const char *sni, bool lowered,
@@ -287,6 +322,8 @@ attempt_once(const struct cert_options *opt, struct cert_report *r, const char *
     SSL *ssl = NULL;
     char err[300] = "";
     enum hs_result hs;
+    bool pending;
+    sigset_t mask;
     int rc;
     int fd;
 
@@ -294,7 +331,9 @@ attempt_once(const struct cert_options *opt, struct cert_report *r, const char *
     fd = connect_host(r->host, r->port, deadline, err, sizeof(err));
     if (fd < 0)
         return set_result(r, CERT_NETWORK_ERROR, err);
+    sigpipe_block(&mask, &pending);
     hs = handshake(fd, sni, lowered, deadline, &ssl, err, sizeof(err));
+    sigpipe_restore(&mask, pending);
     if (hs != HS_OK) {
         close(fd);
         /* A TLS error at the default security level is worth one retry at level 0. */
