@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check.h"
 #include "error.h"
 #include "log.h"
 #include "presence.h"
@@ -53,12 +54,38 @@ hook_watchers(void *ud, const char *user_jid)
     return cp_store_subscribers_count(d->store, user_jid);
 }
 
+static char *
+hook_gateway_status(void *ud)
+{
+    struct cp_daemon *d = ud;
+    return cp_gateway_status(d->gateway);
+}
+
+/* certs-import talks to the one server the admin named, bounded by `timeout`; it runs on the
+ * loop because the ad-hoc reply is synchronous (see docs/design.md). */
+static char *
+hook_certs_describe(void *ud, const char *host, char *msg, size_t msglen)
+{
+    struct cp_daemon *d = ud;
+    return cp_check_certs_describe(d->cfg, host, msg, msglen);
+}
+
+static int
+hook_certs_import(void *ud, const char *host, char *msg, size_t msglen)
+{
+    struct cp_daemon *d = ud;
+    return cp_check_certs_import(d->cfg, host, msg, msglen);
+}
+
 static const struct cp_adhoc_ops adhoc_ops = {
     .config = hook_config,
     .user_changed = hook_user_changed,
     .user_status = hook_user_status,
     .reload = hook_reload,
     .watchers = hook_watchers,
+    .gateway_status = hook_gateway_status,
+    .certs_describe = hook_certs_describe,
+    .certs_import = hook_certs_import,
 };
 
 /* ---- XMPP connection events ---- */
@@ -218,6 +245,7 @@ daemon_free(struct cp_daemon *d)
     if (d->housekeeping)
         event_free(d->housekeeping);
     cp_adhoc_free(d->adhoc);
+    cp_gateway_free(d->gateway);
     cp_xmpp_free(d->xmpp);
     cp_store_close(d->store);
     cp_config_free(d->cfg);
@@ -250,11 +278,13 @@ cp_daemon_run(struct cp_config *cfg)
     d.xmpp = cp_xmpp_new(d.base, cfg->jid, cfg->secret, cfg->server_host, cfg->server_port,
                          cfg->reconnect_max, &xmpp_events, &d);
     d.adhoc = cp_adhoc_new(d.store, &adhoc_ops, &d);
+    d.gateway = cp_gateway_new(cfg->path);
     d.sig_term = evsignal_new(d.base, SIGTERM, on_terminate, &d);
     d.sig_int = evsignal_new(d.base, SIGINT, on_terminate, &d);
     d.sig_hup = evsignal_new(d.base, SIGHUP, on_hup, &d);
     d.housekeeping = event_new(d.base, -1, EV_PERSIST, on_housekeeping, &d);
-    if (!d.xmpp || !d.adhoc || !d.sig_term || !d.sig_int || !d.sig_hup || !d.housekeeping) {
+    if (!d.xmpp || !d.adhoc || !d.gateway || !d.sig_term || !d.sig_int || !d.sig_hup ||
+        !d.housekeeping) {
         cp_log_error("main", "out of memory at start-up");
         daemon_free(&d);
         return 1;

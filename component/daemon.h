@@ -8,6 +8,7 @@
 
 #include "adhoc.h"
 #include "config.h"
+#include "gateway.h"
 #include "store.h"
 #include "xmpp_conn.h"
 
@@ -17,6 +18,7 @@ struct cp_daemon {
     struct cp_store *store;
     struct cp_xmpp *xmpp;
     struct cp_adhoc *adhoc;
+    struct cp_gateway *gateway; /* gateway-status runs off the loop */
     struct event *sig_term;
     struct event *sig_int;
     struct event *sig_hup;

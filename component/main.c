@@ -5,6 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <curl/curl.h>
+
+#include "check.h"
 #include "config.h"
 #include "daemon.h"
 #include "log.h"
@@ -14,7 +17,7 @@ usage(FILE *out)
 {
     fprintf(out, "usage: calpresence -c FILE           run the component in the foreground\n"
                  "       calpresence -c FILE -n        validate FILE and exit\n"
-                 "       calpresence -c FILE --check [MAILBOX]\n"
+                 "       calpresence -c FILE --check [--json] [MAILBOX]\n"
                  "                                     troubleshoot every configured EWS server\n"
                  "       calpresence -V                print the version\n");
 }
@@ -23,12 +26,16 @@ int
 main(int argc, char **argv)
 {
     static const struct option options[] = {
-        {"config", required_argument, NULL, 'c'}, {"validate", no_argument, NULL, 'n'},
-        {"check", no_argument, NULL, 'k'},        {"version", no_argument, NULL, 'V'},
-        {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
+        {"config", required_argument, NULL, 'c'},
+        {"validate", no_argument, NULL, 'n'},
+        {"check", no_argument, NULL, 'k'},
+        {"json", no_argument, NULL, 'j'},
+        {"version", no_argument, NULL, 'V'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
     };
     const char *path = NULL;
-    bool validate = false, check = false;
+    bool validate = false, check = false, json = false;
     int opt;
     while ((opt = getopt_long(argc, argv, "c:nVh", options, NULL)) != -1) {
         switch (opt) {
@@ -40,6 +47,9 @@ main(int argc, char **argv)
             break;
         case 'k':
             check = true;
+            break;
+        case 'j':
+            json = true;
             break;
         case 'V':
             printf("calpresence %s\n", CP_VERSION);
@@ -53,7 +63,7 @@ main(int argc, char **argv)
         }
     }
     const char *mailbox = optind < argc ? argv[optind++] : NULL;
-    if (!path || optind < argc || (mailbox && !check) || (validate && check)) {
+    if (!path || optind < argc || (mailbox && !check) || (json && !check) || (validate && check)) {
         usage(stderr);
         return 2;
     }
@@ -69,10 +79,20 @@ main(int argc, char **argv)
         cp_config_free(cfg);
         return 0;
     }
-    if (check) {
-        fprintf(stderr, "calpresence: --check is not available in this build yet (issue 5)\n");
+    /* libcurl's global state is set up once, before any thread (the troubleshooter may run in
+     * one) can touch it. */
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0) {
+        fprintf(stderr, "calpresence: cannot initialise libcurl\n");
         cp_config_free(cfg);
         return 1;
     }
-    return cp_daemon_run(cfg);
+    int code;
+    if (check) {
+        code = cp_check_run(cfg, mailbox, json, stdout) == 0 ? 0 : 1;
+        cp_config_free(cfg);
+    } else {
+        code = cp_daemon_run(cfg);
+    }
+    curl_global_cleanup();
+    return code;
 }
