@@ -90,14 +90,14 @@ find_node(const char *name)
 }
 
 /* Rights are read from the configuration in force at every call: a reload that drops an admin
- * or a domain takes effect on the next stage of a running session too. */
+ * or a domain takes effect on the next stage of a running session too. Only users run
+ * commands: a bare domain (a server or component) has no calendar. */
 static bool
 may_run(const struct cp_config *cfg, const char *bare, const struct cp_adhoc_node *n)
 {
     const char *at = strchr(bare, '@');
-    const char *domain = at != NULL ? at + 1 : bare;
 
-    if (!cp_config_serves_domain(cfg, domain))
+    if (at == NULL || !cp_config_serves_domain(cfg, at + 1))
         return false;
     return !n->admin || cp_config_is_admin(cfg, bare);
 }

@@ -424,6 +424,7 @@ Test(adhoc, disco_items_filtered_per_requester)
     cr_assert_eq(disco_items_count(ADMIN, &admin), 11);
     cr_assert(admin);
     cr_assert_eq(disco_items_count(FOREIGN, &admin), 0);
+    cr_assert_eq(disco_items_count("example.com", &admin), 0);
 }
 
 static xmpp_stanza_t *
@@ -630,6 +631,8 @@ Test(adhoc, foreign_domain_is_forbidden_on_every_node)
         assert_error(cmd(FOREIGN, nodes[i], NULL, NULL, NULL), "auth", "forbidden", NULL);
     /* An admin-looking localpart on a foreign domain is not an admin. */
     assert_error(cmd("admin@evil.net/x", "reload", NULL, NULL, NULL), "auth", "forbidden", NULL);
+    /* The served domain itself (the server) is no user. */
+    assert_error(cmd("example.com", "enable", NULL, NULL, NULL), "auth", "forbidden", NULL);
     cr_assert_eq(cp_store_users_count(store, false), 0);
 }
 
