@@ -1,0 +1,650 @@
+/* Transport tests against a local HTTPS server with a per-run CA (ews_test_server.py):
+ * authentication (Basic, NTLMv2, bearer), 401 loop protection, TLS verification, https only,
+ * headers, timeout, queue full, concurrency cap, ErrorServerBusy / 503 back-off, server down
+ * and reassignment, calendar splitting, streaming, autodiscover. */
+#include <criterion/criterion.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "test_transport_util.h"
+
+struct res {
+    int done;
+    int rc;
+    struct ews_error err;
+    long long t_done;
+    char text[256];
+    size_t n_items;
+    time_t starts[32];
+    char ids[32][16];
+    int frames;
+    int closed_frames;
+    int event_frames;
+};
+
+static struct event_base *base;
+
+static void
+setup(void)
+{
+    tsrv_start();
+    base = event_base_new();
+    cr_assert_not_null(base);
+}
+
+static void
+teardown(void)
+{
+    event_base_free(base);
+    tsrv_stop();
+}
+
+TestSuite(transport, .init = setup, .fini = teardown, .timeout = 120);
+
+static void
+on_folder(void *ud, int rc, struct ews_folder_result *f, const struct ews_error *err)
+{
+    struct res *r = ud;
+
+    r->rc = rc;
+    r->err = *err;
+    r->t_done = now_ms();
+    if (rc == 0)
+        snprintf(r->text, sizeof(r->text), "%s", f->folder_id);
+    r->done++;
+}
+
+static void
+on_sub(void *ud, int rc, struct ews_subscribe_result *s, const struct ews_error *err)
+{
+    struct res *r = ud;
+
+    r->rc = rc;
+    r->err = *err;
+    if (rc == 0)
+        snprintf(r->text, sizeof(r->text), "%s", s->subscription_id);
+    r->done++;
+}
+
+static struct ews_client *
+client_for(const char *mode, enum ews_auth_kind auth, struct ews_config *cfg, char *url,
+           size_t urllen)
+{
+    static const char *urls[1];
+    struct ews_client *c;
+
+    urls[0] = tsrv_url(url, urllen, mode);
+    if (cfg->urls == NULL)
+        test_config(cfg, urls, 1, auth);
+    cr_assert_eq(ews_client_new(base, cfg, &c), 0);
+    return c;
+}
+
+/* One GetFolder through MODE with AUTH; returns the result. */
+static struct res
+one_folder(const char *mode, enum ews_auth_kind auth, const char *password)
+{
+    struct ews_config cfg = {0};
+    char url[256];
+    struct ews_client *c;
+    struct res r = {0};
+    static const char *urls[1];
+
+    urls[0] = tsrv_url(url, sizeof(url), mode);
+    test_config(&cfg, urls, 1, auth);
+    cfg.password = password;
+    c = client_for(mode, auth, &cfg, url, sizeof(url));
+    cr_assert_eq(ews_get_folder(c, "bob@example.test", on_folder, &r, NULL), 0);
+    cr_assert(run_until(base, &r.done, 1, 30), "no answer");
+    ews_client_destroy(c);
+    return r;
+}
+
+Test(transport, basic_auth_and_headers)
+{
+    struct ews_config cfg = {0};
+    char url[256];
+    char v[128];
+    struct ews_client *c = client_for("basic", EWS_AUTH_BASIC, &cfg, url, sizeof(url));
+    struct ews_server_status st;
+    struct res r = {0};
+
+    cr_assert_eq(ews_get_folder(c, "bob@example.test", on_folder, &r, NULL), 0);
+    cr_expect_eq(r.done, 0, "the callback never runs inside the call");
+    cr_assert(run_until(base, &r.done, 1, 30));
+    cr_assert_eq(r.rc, 0, "%s %s", r.err.code, r.err.message);
+    cr_expect_str_eq(r.text, "CAL-1");
+    tsrv_stat_str("basic", "last_anchor", v, sizeof(v));
+    cr_expect_str_eq(v, "bob@example.test", "X-AnchorMailbox is the impersonated mailbox");
+    tsrv_stat_str("basic", "last_action", v, sizeof(v));
+    cr_expect_str_eq(v, "GetFolder");
+    tsrv_stat_str("basic", "last_type", v, sizeof(v));
+    cr_expect_str_eq(v, "text/xml;charset=utf-8");
+    cr_expect_eq(tsrv_stat("basic", "count"), 1, "Basic credentials go with the first request");
+    cr_assert_eq(ews_client_server_status(c, 0, &st), 0);
+    cr_expect_eq(st.info.major, 15, "ServerVersionInfo recorded per server");
+    cr_expect_eq(st.info.major_build, 1544);
+    cr_expect(st.healthy);
+    cr_expect_str_eq(ews_client_server_of(c, "bob@example.test"), url);
+    ews_client_destroy(c);
+}
+
+Test(transport, basic_wrong_password_is_auth_failure_once)
+{
+    struct res r = one_folder("basic", EWS_AUTH_BASIC, "wrong");
+
+    cr_expect_eq(r.rc, EWS_E_RESPONSE);
+    cr_expect_eq(r.err.cls, EWS_ERR_AUTH_FAILURE);
+    cr_expect_eq(r.err.http_status, 401);
+    cr_expect_eq(tsrv_stat("basic", "count"), 1, "a refused credential is not sent again");
+}
+
+Test(transport, any_against_always_401_does_not_loop)
+{
+    struct res r = one_folder("deny", EWS_AUTH_ANY, "secret");
+
+    cr_expect_eq(r.err.cls, EWS_ERR_AUTH_FAILURE);
+    /* One request to learn the schemes, one with credentials: never more. */
+    cr_expect_leq(tsrv_stat("deny", "count"), 2);
+    cr_expect_geq(tsrv_stat("deny", "count"), 1);
+}
+
+Test(transport, ntlm_v2_accepted)
+{
+    struct res r = one_folder("ntlm", EWS_AUTH_NTLM, "secret");
+
+    cr_expect_eq(r.rc, 0, "%s %s", r.err.code, r.err.message);
+    cr_expect_str_eq(r.text, "CAL-1");
+    cr_expect_eq(tsrv_stat("ntlm", "auth_rounds"), 2, "type 1, then type 3");
+}
+
+Test(transport, ntlm_wrong_password_no_loop)
+{
+    struct res r = one_folder("ntlm", EWS_AUTH_NTLM, "wrong");
+
+    cr_expect_eq(r.err.cls, EWS_ERR_AUTH_FAILURE);
+    cr_expect_eq(tsrv_stat("ntlm", "auth_rounds"), 2, "one handshake, no second try");
+}
+
+Test(transport, any_picks_ntlm)
+{
+    struct res r = one_folder("ntlm", EWS_AUTH_ANY, "secret");
+
+    cr_expect_eq(r.rc, 0, "%s %s", r.err.code, r.err.message);
+}
+
+Test(transport, untrusted_certificate_is_server_down)
+{
+    struct ews_config cfg = {0};
+    static const char *urls[1];
+    char url[256];
+    struct ews_client *c;
+    struct ews_server_status st;
+    struct res r = {0};
+
+    urls[0] = tsrv_url(url, sizeof(url), "open");
+    test_config(&cfg, urls, 1, EWS_AUTH_BASIC);
+    cfg.ca_file = NULL; /* nothing trusted: not even the system store */
+    cr_assert_eq(ews_client_new(base, &cfg, &c), 0);
+    cr_assert_eq(ews_get_folder(c, "bob@example.test", on_folder, &r, NULL), 0);
+    cr_assert(run_until(base, &r.done, 1, 30));
+    cr_expect_eq(r.rc, EWS_E_TRANSPORT);
+    cr_expect_eq(r.err.cls, EWS_ERR_SERVER_DOWN);
+    cr_expect_eq(tsrv_stat("open", "count"), 0, "no request went out over the bad TLS");
+    cr_assert_eq(ews_client_server_status(c, 0, &st), 0);
+    cr_expect_not(st.healthy);
+    ews_client_destroy(c);
+}
+
+Test(transport, http_urls_refused)
+{
+    struct ews_config cfg = {0};
+    static const char *urls[] = {"http://127.0.0.1:1/EWS/Exchange.asmx"};
+    struct ews_client *c = NULL;
+
+    test_config(&cfg, urls, 1, EWS_AUTH_BASIC);
+    cr_expect_eq(ews_client_new(base, &cfg, &c), EWS_E_INVAL);
+    cr_expect_null(c);
+    cfg.allow_http_for_tests = true;
+    cr_expect_eq(ews_client_new(base, &cfg, &c), 0);
+    ews_client_destroy(c);
+}
+
+Test(transport, timeout_is_server_down)
+{
+    struct ews_config cfg = {0};
+    static const char *urls[1];
+    char url[256];
+    struct ews_client *c;
+    struct res r = {0};
+    long long t0;
+
+    urls[0] = tsrv_url(url, sizeof(url), "slow");
+    test_config(&cfg, urls, 1, EWS_AUTH_BASIC);
+    cfg.timeout = 1;
+    cr_assert_eq(ews_client_new(base, &cfg, &c), 0);
+    t0 = now_ms();
+    cr_assert_eq(ews_get_folder(c, "bob@example.test", on_folder, &r, NULL), 0);
+    cr_assert(run_until(base, &r.done, 1, 30));
+    cr_expect_eq(r.err.cls, EWS_ERR_SERVER_DOWN);
+    cr_expect_geq(r.t_done - t0, 900, "not before the timeout");
+    ews_client_destroy(c);
+}
+
+Test(transport, queue_full_refused_at_once)
+{
+    struct ews_config cfg = {0};
+    static const char *urls[1];
+    char url[256];
+    struct ews_client *c;
+    struct res r = {0};
+
+    urls[0] = tsrv_url(url, sizeof(url), "conc");
+    test_config(&cfg, urls, 1, EWS_AUTH_BASIC);
+    cfg.queue = 2;
+    cfg.concurrency = 1;
+    cr_assert_eq(ews_client_new(base, &cfg, &c), 0);
+    /* One in flight, two waiting: the fourth is refused, and never called back. */
+    for (int i = 0; i < 3; i++)
+        cr_assert_eq(ews_get_folder(c, "bob@example.test", on_folder, &r, NULL), 0);
+    cr_expect_eq(ews_get_folder(c, "bob@example.test", on_folder, &r, NULL), EWS_E_QUEUE_FULL);
+    cr_assert(run_until(base, &r.done, 3, 30));
+    cr_expect_eq(r.rc, 0);
+    cr_expect_eq(tsrv_stat("conc", "count"), 3);
+    cr_expect_eq(ews_get_folder(c, "bob@example.test", on_folder, &r, NULL), 0, "room again");
+    cr_assert(run_until(base, &r.done, 4, 30));
+    ews_client_destroy(c);
+}
+
+Test(transport, concurrency_cap)
+{
+    struct ews_config cfg = {0};
+    static const char *urls[1];
+    char url[256];
+    struct ews_client *c;
+    struct res r = {0};
+
+    urls[0] = tsrv_url(url, sizeof(url), "conc");
+    test_config(&cfg, urls, 1, EWS_AUTH_BASIC);
+    cfg.concurrency = 2;
+    cr_assert_eq(ews_client_new(base, &cfg, &c), 0);
+    for (int i = 0; i < 6; i++)
+        cr_assert_eq(ews_get_folder(c, "bob@example.test", on_folder, &r, NULL), 0);
+    cr_assert(run_until(base, &r.done, 6, 60));
+    cr_expect_eq(r.rc, 0);
+    cr_expect_eq(tsrv_stat("conc", "count"), 6);
+    cr_expect_leq(tsrv_stat("conc", "max_concurrent"), 2, "never more than concurrency");
+    cr_expect_geq(tsrv_stat("conc", "max_concurrent"), 1);
+    ews_client_destroy(c);
+}
+
+/* MODE answers ErrorServerBusy (BackOffMilliseconds = WANT_MS) once, then normally. */
+static void
+check_backoff(const char *mode, long want_ms)
+{
+    struct ews_config cfg = {0};
+    static const char *urls[1];
+    char url[256];
+    struct ews_client *c;
+    struct res r = {0};
+
+    urls[0] = tsrv_url(url, sizeof(url), mode);
+    test_config(&cfg, urls, 1, EWS_AUTH_BASIC);
+    cr_assert_eq(ews_client_new(base, &cfg, &c), 0);
+    cr_assert_eq(ews_get_folder(c, "bob@example.test", on_folder, &r, NULL), 0);
+    cr_assert(run_until(base, &r.done, 1, 30));
+    cr_expect_eq(r.rc, 0, "retried after the back-off: %s", r.err.code);
+    cr_expect_eq(tsrv_stat(mode, "count"), 2);
+    /* Measured by the server from its busy answer to the retry: at least the back-off (no
+     * upper bound: the machine may be slow). */
+    cr_expect_geq(tsrv_stat(mode, "gap_ms"), want_ms);
+    ews_client_destroy(c);
+}
+
+Test(transport, server_busy_fault_waits_backoff)
+{
+    check_backoff("busy700", 700);
+}
+
+Test(transport, server_busy_inside_internal_error_waits_backoff)
+{
+    check_backoff("busyin600", 600);
+}
+
+Test(transport, http_503_waits_retry_after)
+{
+    check_backoff("h503", 1000);
+}
+
+Test(transport, backoff_beyond_timeout_is_reported)
+{
+    struct ews_config cfg = {0};
+    static const char *urls[1];
+    char url[256];
+    struct ews_client *c;
+    struct ews_server_status st;
+    struct res r = {0};
+
+    urls[0] = tsrv_url(url, sizeof(url), "busy5000");
+    test_config(&cfg, urls, 1, EWS_AUTH_BASIC);
+    cfg.timeout = 2;
+    cr_assert_eq(ews_client_new(base, &cfg, &c), 0);
+    cr_assert_eq(ews_get_folder(c, "bob@example.test", on_folder, &r, NULL), 0);
+    cr_assert(run_until(base, &r.done, 1, 30));
+    cr_expect_eq(r.rc, EWS_E_RESPONSE);
+    cr_expect_eq(r.err.cls, EWS_ERR_RETRY_LATER);
+    cr_expect_eq(r.err.backoff_ms, 5000);
+    cr_expect_eq(tsrv_stat("busy5000", "count"), 1);
+    cr_assert_eq(ews_client_server_status(c, 0, &st), 0);
+    cr_expect_gt(st.backoff_left_ms, 0, "the server's back-off still runs");
+    /* The next request waits it out too (checked from the client side: queued, not sent). */
+    cr_assert_eq(ews_get_folder(c, "bob@example.test", on_folder, &r, NULL), 0);
+    cr_assert_eq(ews_client_server_status(c, 0, &st), 0);
+    cr_expect_eq(st.queued, 1);
+    cr_expect_eq(st.in_flight, 0);
+    ews_client_destroy(c);
+}
+
+Test(transport, server_down_then_reassigned)
+{
+    struct ews_config cfg = {0};
+    char dead[256];
+    char live[256];
+    const char *urls[2];
+    struct ews_client *c;
+    struct ews_subscribe_params p = {.kind = EWS_SUB_PULL, .timeout = 30};
+    struct res r = {0};
+
+    snprintf(dead, sizeof(dead), "https://127.0.0.1:%d/EWS/Exchange.asmx", dead_port());
+    urls[0] = dead;
+    urls[1] = tsrv_url(live, sizeof(live), "basic");
+    test_config(&cfg, urls, 2, EWS_AUTH_BASIC);
+    cfg.probe_interval = 1;
+    cr_assert_eq(ews_client_new(base, &cfg, &c), 0);
+    cr_assert_eq(ews_subscribe(c, "a@example.test", &p, on_sub, &r, NULL), 0);
+    cr_expect_str_eq(ews_client_server_of(c, "a@example.test"), dead, "round robin: first");
+    cr_assert(run_until(base, &r.done, 1, 30));
+    cr_expect_eq(r.err.cls, EWS_ERR_SERVER_DOWN);
+    cr_expect_str_eq(ews_client_server_of(c, "a@example.test"), live,
+                     "a failed subscription moves the mailbox to the next healthy server");
+    cr_assert_eq(ews_subscribe(c, "a@example.test", &p, on_sub, &r, NULL), 0);
+    cr_assert(run_until(base, &r.done, 2, 30));
+    cr_expect_eq(r.rc, 0, "%s %s", r.err.code, r.err.message);
+    cr_expect_str_eq(r.text, "SUB-1");
+    /* A new mailbox skips the down server while its probes keep failing. */
+    cr_assert_eq(ews_subscribe(c, "b@example.test", &p, on_sub, &r, NULL), 0);
+    cr_expect_str_eq(ews_client_server_of(c, "b@example.test"), live);
+    cr_assert(run_until(base, &r.done, 3, 30));
+    ews_client_destroy(c);
+}
+
+Test(transport, subscription_error_reassigns)
+{
+    struct ews_config cfg = {0};
+    char a[256];
+    char b[256];
+    const char *urls[2];
+    struct ews_client *c;
+    struct ews_subscribe_params p = {.kind = EWS_SUB_PULL, .timeout = 30};
+    struct res r = {0};
+
+    urls[0] = tsrv_url(a, sizeof(a), "subfail");
+    urls[1] = tsrv_url(b, sizeof(b), "basic");
+    test_config(&cfg, urls, 2, EWS_AUTH_BASIC);
+    cr_assert_eq(ews_client_new(base, &cfg, &c), 0);
+    cr_assert_eq(ews_subscribe(c, "a@example.test", &p, on_sub, &r, NULL), 0);
+    cr_assert(run_until(base, &r.done, 1, 30));
+    cr_expect_eq(r.err.cls, EWS_ERR_RESUBSCRIBE);
+    cr_expect_str_eq(ews_client_server_of(c, "a@example.test"), b);
+    ews_client_destroy(c);
+}
+
+static void
+on_cal(void *ud, int rc, struct ews_calendar_view *v, const struct ews_error *err)
+{
+    struct res *r = ud;
+
+    r->rc = rc;
+    r->err = *err;
+    if (rc == 0) {
+        r->n_items = v->n_items;
+        for (size_t i = 0; i < v->n_items && i < 32; i++) {
+            r->starts[i] = v->items[i].start;
+            snprintf(r->ids[i], sizeof(r->ids[i]), "%s", v->items[i].item_id);
+        }
+    }
+    r->done++;
+}
+
+Test(transport, calendar_view_split_and_merged)
+{
+    struct ews_config cfg = {0};
+    char url[256];
+    struct ews_client *c = client_for("cal", EWS_AUTH_BASIC, &cfg, url, sizeof(url));
+    struct res r = {0};
+    const time_t base_t = 1795420800; /* the server's calendar: 12 items, one an hour */
+
+    cr_assert_eq(ews_calendar_view(c, "bob@example.test", base_t - 3600, base_t + 86400, 3, on_cal,
+                                   &r, NULL),
+                 0);
+    cr_assert(run_until(base, &r.done, 1, 60));
+    cr_assert_eq(r.rc, 0, "%s %s", r.err.code, r.err.message);
+    cr_expect_eq(r.n_items, 12, "every item, once");
+    for (size_t i = 0; i < r.n_items && i < 12; i++)
+        cr_expect_eq(r.starts[i], base_t + (time_t)i * 3600, "sorted by start (%zu)", i);
+    cr_expect_gt(tsrv_stat("cal", "count"), 1, "the window was split");
+    ews_client_destroy(c);
+}
+
+static int
+on_frame(void *ud, const struct ews_stream_frame *f)
+{
+    struct res *r = ud;
+
+    r->frames++;
+    if (f->status == EWS_CONN_CLOSED)
+        r->closed_frames++;
+    if (f->notifications.n_items > 0)
+        r->event_frames++;
+    return 0;
+}
+
+static void
+on_done(void *ud, int rc, const struct ews_error *err)
+{
+    struct res *r = ud;
+
+    r->rc = rc;
+    r->err = *err;
+    r->done++;
+}
+
+Test(transport, streaming_frames_as_they_arrive)
+{
+    struct ews_config cfg = {0};
+    char url[256];
+    struct ews_client *c = client_for("stream", EWS_AUTH_BASIC, &cfg, url, sizeof(url));
+    const char *ids[] = {"SUB-1"};
+    struct res r = {0};
+
+    cr_assert_eq(
+        ews_get_streaming_events(c, "bob@example.test", ids, 1, 1, on_frame, on_done, &r, NULL), 0);
+    cr_assert(run_until(base, &r.done, 1, 30));
+    cr_expect_eq(r.rc, 0, "%s %s", r.err.code, r.err.message);
+    cr_expect_eq(r.frames, 3);
+    cr_expect_eq(r.event_frames, 1);
+    cr_expect_eq(r.closed_frames, 1);
+    ews_client_destroy(c);
+}
+
+Test(transport, bearer_token_reread)
+{
+    struct ews_config cfg = {0};
+    static const char *urls[1];
+    char url[256];
+    char path[600];
+    struct ews_client *c;
+    struct res r = {0};
+    FILE *f;
+    struct timespec ts[2] = {{2000000000, 0}, {2000000000, 0}};
+
+    snprintf(path, sizeof(path), "%s/token", tsrv.dir);
+    f = fopen(path, "w");
+    cr_assert_not_null(f);
+    fputs("good-1\n", f);
+    fclose(f);
+    urls[0] = tsrv_url(url, sizeof(url), "bearer");
+    test_config(&cfg, urls, 1, EWS_AUTH_BEARER);
+    cfg.token_file = path;
+    cr_assert_eq(ews_client_new(base, &cfg, &c), 0);
+    cr_assert_eq(ews_get_folder(c, "bob@example.test", on_folder, &r, NULL), 0);
+    cr_assert(run_until(base, &r.done, 1, 30));
+    cr_expect_eq(r.rc, 0, "%s %s", r.err.code, r.err.message);
+    f = fopen(path, "w");
+    cr_assert_not_null(f);
+    fputs("expired\n", f);
+    fclose(f);
+    cr_assert_eq(utimensat(AT_FDCWD, path, ts, 0), 0);
+    cr_assert_eq(ews_get_folder(c, "bob@example.test", on_folder, &r, NULL), 0);
+    cr_assert(run_until(base, &r.done, 2, 30));
+    cr_expect_eq(r.err.cls, EWS_ERR_AUTH_FAILURE, "the new token was read and sent");
+    ews_client_destroy(c);
+}
+
+static void
+on_disco(void *ud, const char *url, const struct ews_error *err)
+{
+    struct res *r = ud;
+
+    r->rc = url != NULL ? 0 : -1;
+    r->err = *err;
+    snprintf(r->text, sizeof(r->text), "%s", url != NULL ? url : "");
+    r->done++;
+}
+
+/* A client whose autodiscover host names reach the test server. */
+static struct ews_client *
+discovery_client(const char *const *urls)
+{
+    static char map[7][128];
+    static const char *maps[7];
+    const char *hosts[] = {"example.test", "autodiscover.example.test",
+                           "redir.test",   "autodiscover.redir.test",
+                           "soap.test",    "autodiscover.soap.test"};
+    struct ews_config cfg;
+    struct ews_client *c;
+    size_t n = 0;
+
+    test_config(&cfg, urls, 1, EWS_AUTH_BASIC);
+    for (size_t i = 0; i < 6; i++) {
+        snprintf(map[n], sizeof(map[n]), "%s:443:127.0.0.1:%d", hosts[i], tsrv.port);
+        maps[n] = map[n];
+        n++;
+    }
+    /* The redirect GET goes to port 80 of autodiscover.redir.test. */
+    snprintf(map[n], sizeof(map[n]), "autodiscover.redir.test:80:127.0.0.1:%d", tsrv.http_port);
+    maps[n] = map[n];
+    n++;
+    cfg.connect_to_for_tests = maps;
+    cfg.n_connect_to = n;
+    cr_assert_eq(ews_client_new(base, &cfg, &c), 0);
+    return c;
+}
+
+Test(transport, autodiscover_pox_second_place)
+{
+    static const char *urls[] = {"autodiscover"};
+    struct ews_client *c = discovery_client(urls);
+    char want[256];
+    struct res r = {0};
+
+    cr_assert_eq(ews_autodiscover(c, "bob@example.test", on_disco, &r, NULL), 0);
+    cr_assert(run_until(base, &r.done, 1, 30));
+    cr_expect_str_eq(r.text, tsrv_url(want, sizeof(want), "basic"), "%s", r.err.message);
+    cr_expect_eq(tsrv_stat("ad-example.test", "count"), 1, "https://DOMAIN asked first");
+    ews_client_destroy(c);
+}
+
+Test(transport, autodiscover_http_redirect)
+{
+    static const char *urls[] = {"autodiscover"};
+    struct ews_client *c = discovery_client(urls);
+    char want[256];
+    struct res r = {0};
+
+    cr_assert_eq(ews_autodiscover(c, "bob@redir.test", on_disco, &r, NULL), 0);
+    cr_assert(run_until(base, &r.done, 1, 30));
+    cr_expect_str_eq(r.text, tsrv_url(want, sizeof(want), "basic"), "%s", r.err.message);
+    cr_expect_eq(tsrv_stat("ad-redirect", "count"), 1);
+    ews_client_destroy(c);
+}
+
+Test(transport, autodiscover_soap_user_settings)
+{
+    static const char *urls[] = {"autodiscover"};
+    struct ews_client *c = discovery_client(urls);
+    char want[256];
+    struct res r = {0};
+
+    cr_assert_eq(ews_autodiscover(c, "bob@soap.test", on_disco, &r, NULL), 0);
+    cr_assert(run_until(base, &r.done, 1, 30));
+    cr_expect_str_eq(r.text, tsrv_url(want, sizeof(want), "basic"), "%s", r.err.message);
+    ews_client_destroy(c);
+}
+
+Test(transport, autodiscover_mode_routes_operations)
+{
+    static const char *urls[] = {"autodiscover"};
+    struct ews_client *c = discovery_client(urls);
+    char want[256];
+    struct res r = {0};
+
+    cr_expect_eq(ews_client_n_servers(c), 0);
+    cr_assert_eq(ews_get_folder(c, "bob@example.test", on_folder, &r, NULL), 0);
+    cr_assert_eq(ews_get_folder(c, "carol@example.test", on_folder, &r, NULL), 0);
+    cr_assert(run_until(base, &r.done, 2, 30));
+    cr_expect_eq(r.rc, 0, "%s %s", r.err.code, r.err.message);
+    cr_expect_eq(ews_client_n_servers(c), 1);
+    cr_expect_str_eq(ews_client_server_of(c, "carol@example.test"),
+                     tsrv_url(want, sizeof(want), "basic"));
+    cr_expect_eq(tsrv_stat("ad-autodiscover.example.test", "count"), 1,
+                 "one discovery for the domain");
+    ews_client_destroy(c);
+}
+
+Test(transport, autodiscover_nothing_found)
+{
+    static const char *urls[] = {"autodiscover"};
+    struct ews_client *c = discovery_client(urls);
+    struct res r = {0};
+
+    cr_assert_eq(ews_get_folder(c, "bob@nowhere.invalid", on_folder, &r, NULL), 0);
+    cr_assert(run_until(base, &r.done, 1, 60));
+    cr_expect_eq(r.rc, EWS_E_RESPONSE);
+    cr_expect_eq(r.err.cls, EWS_ERR_REDISCOVER);
+    ews_client_destroy(c);
+}
+
+Test(transport, cancel_calls_nothing)
+{
+    struct ews_config cfg = {0};
+    char url[256];
+    struct ews_client *c = client_for("conc", EWS_AUTH_BASIC, &cfg, url, sizeof(url));
+    struct ews_op *op1;
+    struct ews_op *op2;
+    struct res r = {0};
+    struct res other = {0};
+
+    cr_assert_eq(ews_get_folder(c, "bob@example.test", on_folder, &r, &op1), 0);
+    cr_assert_eq(ews_get_folder(c, "bob@example.test", on_folder, &r, &op2), 0);
+    cr_assert_eq(ews_get_folder(c, "bob@example.test", on_folder, &other, NULL), 0);
+    ews_cancel(op1);
+    ews_cancel(op2);
+    cr_assert(run_until(base, &other.done, 1, 30));
+    cr_expect_eq(r.done, 0, "cancelled operations are never called back");
+    ews_client_destroy(c);
+}
