@@ -47,15 +47,19 @@ cp_store_subscribers_each(struct cp_store *store, const char *user_jid, cp_store
 {
     if (!store || !cb)
         return CP_EINVAL;
+    /* Two texts rather than "?1 IS NULL OR user_jid = ?1", which would scan the whole table
+     * for one user. */
+    const char *sql = user_jid ? "SELECT user_jid, subscriber FROM subscribers "
+                                 "WHERE user_jid = ?1 ORDER BY subscriber"
+                               : "SELECT user_jid, subscriber FROM subscribers "
+                                 "ORDER BY user_jid, subscriber";
     sqlite3_stmt *stmt = NULL;
-    if (sqlite3_prepare_v2(store->db,
-                           "SELECT user_jid, subscriber FROM subscribers "
-                           "WHERE ?1 IS NULL OR user_jid = ?1 ORDER BY user_jid, subscriber",
-                           -1, &stmt, NULL) != SQLITE_OK) {
+    if (sqlite3_prepare_v2(store->db, sql, -1, &stmt, NULL) != SQLITE_OK) {
         cp_store_fail(store, user_jid, "cannot list subscribers");
         return CP_EIO;
     }
-    cp_store_bind_text(stmt, 1, user_jid);
+    if (user_jid)
+        cp_store_bind_text(stmt, 1, user_jid);
     int rc;
     int ret = 0;
     while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
