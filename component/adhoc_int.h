@@ -13,6 +13,10 @@
 /* Lines accepted in one users-enable/users-disable submission. */
 #define CP_ADHOC_MAX_LINES 100000
 #define CP_ADHOC_SESSIONID_LEN 32
+/* Bytes of form content one reply may carry. The XMPP server closes the component's stream on
+ * a larger stanza (Prosody's component_stanza_size_limit is 512 KiB by default), so long lists
+ * are cut, with a note, below that. */
+#define CP_ADHOC_REPLY_MAX (400 * 1024)
 
 struct cp_adhoc_req;
 

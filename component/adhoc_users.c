@@ -37,7 +37,13 @@ struct list_ctx {
     xmpp_stanza_t *form;
     size_t shown;
     size_t max;
+    size_t bytes;   /* estimated size of the rows so far */
+    bool too_large; /* cut at CP_ADHOC_REPLY_MAX */
 };
+
+/* Markup around one row of users-list (6 fields) and around one <value/>: size estimates. */
+#define ROW_OVERHEAD 320
+#define VALUE_OVERHEAD 16
 
 static char *trim(char *s);
 static bool looks_like_address(const char *s);
@@ -267,7 +273,7 @@ users_submit(struct cp_adhoc_req *req, bool enable)
 {
     struct batch b = {0};
     char **text;
-    size_t ntext, i;
+    size_t ntext, i, size;
     int rc = cp_form_get_lines(req->form, "users", CP_ADHOC_MAX_LINES, &text, &ntext);
     xmpp_stanza_t *reply = NULL, *form = NULL, *field;
     char *note;
@@ -294,15 +300,20 @@ users_submit(struct cp_adhoc_req *req, bool enable)
     field = form != NULL ? cp_form_get_field(form, "users") : NULL;
     if (field == NULL || cp_form_get_lines(req->form, "users", 0, &text, &ntext) != 0)
         goto fail_form;
-    for (i = 0; i < ntext; i++)
+    for (i = 0, size = 0; i < ntext; i++)
+        size += VALUE_OVERHEAD + strlen(text[i]);
+    for (i = 0; i < ntext && size <= CP_ADHOC_REPLY_MAX; i++)
         if (cp_form_field_add_value(field, text[i]) != 0)
             goto fail_form;
     if (b.n == 0 && b.bad == 0) {
         reply = cp_adhoc_continue(req, 1, "complete", "error", "No users given.", form);
         goto out;
     }
-    if (asprintf(&note, "Nothing was applied: %zu bad line%s.\n%s%s", b.bad, b.bad == 1 ? "" : "s",
-                 b.report, b.bad > MAX_REPORTED ? "...\n" : "") < 0)
+    if (asprintf(&note, "Nothing was applied: %zu bad line%s.\n%s%s%s", b.bad,
+                 b.bad == 1 ? "" : "s", b.report, b.bad > MAX_REPORTED ? "...\n" : "",
+                 size > CP_ADHOC_REPLY_MAX
+                     ? "The lines are not shown again: they would not fit in one XMPP stanza.\n"
+                     : "") < 0)
         goto fail_form;
     reply = cp_adhoc_continue(req, 1, "complete", "error", note, form);
     free(note);
@@ -367,6 +378,14 @@ list_row(const struct cp_user *user, void *ud)
         ops->user_status(lc->req->adhoc->ud, user->jid, &st);
     if (!user->enabled)
         st.state = "unavailable";
+    lc->bytes += ROW_OVERHEAD + strlen(user->jid) + strlen(mailbox) +
+                 (st.state != NULL ? strlen(st.state) : 0) +
+                 (st.server != NULL ? strlen(st.server) : 0) +
+                 (st.subscription != NULL ? strlen(st.subscription) : 0);
+    if (lc->bytes > CP_ADHOC_REPLY_MAX) {
+        lc->too_large = true;
+        return 1;
+    }
     item = cp_form_add_item(lc->form);
     if (item == NULL || cp_form_add_field(item, "jid", NULL, NULL, user->jid) == NULL ||
         cp_form_add_field(item, "mailbox", NULL, NULL, mailbox) == NULL ||
@@ -389,7 +408,7 @@ list_result(struct cp_adhoc_req *req)
         {"server", "text-single", "Server"}, {"subscription", "text-single", "Subscription"},
     };
     struct list_ctx lc = {.req = req};
-    char *filter = NULL, *max = NULL, *end, note[96];
+    char *filter = NULL, *max = NULL, *end, note[128];
     xmpp_stanza_t *reported;
     long m = 100;
     size_t i;
@@ -432,7 +451,11 @@ list_result(struct cp_adhoc_req *req)
             xmpp_stanza_release(lc.form);
         return rc == CP_ENOMEM ? NULL : cp_adhoc_error(req, "wait", "internal-server-error", NULL);
     }
-    if (rc == 1)
+    if (lc.too_large)
+        snprintf(note, sizeof(note),
+                 "The first %zu users: more would not fit in one XMPP stanza; narrow the filter.",
+                 lc.shown);
+    else if (rc == 1)
         snprintf(note, sizeof(note), "The first %zu users; more match.", lc.shown);
     else
         snprintf(note, sizeof(note), "%zu users.", lc.shown);

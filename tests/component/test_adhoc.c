@@ -1215,3 +1215,73 @@ Test(adhoc, sessions_bounded_per_jid_and_in_total)
             xmpp_stanza_release(r);
     }
 }
+
+/* ---- replies stay below the XMPP server's stanza size limit ---- */
+
+static size_t
+reply_size(xmpp_stanza_t *r)
+{
+    char *buf;
+    size_t len;
+
+    cr_assert_eq(xmpp_stanza_to_text(r, &buf, &len), XMPP_EOK);
+    xmpp_free(ctx, buf);
+    return len;
+}
+
+Test(adhoc, users_list_cut_below_stanza_limit)
+{
+    enum { N = 3000 };
+    char **jids = calloc(N, sizeof(*jids)), **mbs = calloc(N, sizeof(*mbs));
+    xmpp_stanza_t *r, *c;
+    size_t i, items = 0;
+
+    for (i = 0; i < N; i++) {
+        cr_assert(asprintf(&jids[i], "user%05zu.with.a.rather.long.localpart@example.com", i) > 0);
+        cr_assert(asprintf(&mbs[i], "mailbox%05zu.of.a.user@corp.example.com", i) > 0);
+    }
+    cr_assert_eq(
+        cp_store_users_enable_batch(store, (const char *const *)jids, (const char *const *)mbs, N),
+        0);
+    for (i = 0; i < N; i++) {
+        free(jids[i]);
+        free(mbs[i]);
+    }
+    free(jids);
+    free(mbs);
+    hooks.status_known = true;
+    r = two_stage(ADMIN, "users-list", "<field var='max'><value>10000</value></field>");
+    for (c = xmpp_stanza_get_children(form_of(r)); c; c = xmpp_stanza_get_next(c))
+        items += strcmp(xmpp_stanza_get_name(c), "item") == 0;
+    cr_assert(items > 100 && items < N, "%zu items", items);
+    cr_assert(strstr(note_of(r, NULL), "would not fit") != NULL);
+    cr_assert_leq(reply_size(r), 512 * 1024);
+    xmpp_stanza_release(r);
+}
+
+/* One bad line among 10,000 long ones: nothing applied, the note names it, and the form is
+ * not echoed back when that would not fit in one stanza. */
+Test(adhoc, users_enable_bad_line_among_ten_thousand)
+{
+    enum { N = 10000 };
+    size_t cap = (size_t)N * 128 + 64, len = 0, i;
+    char *fields = malloc(cap);
+    xmpp_stanza_t *r;
+    const char *note, *type;
+
+    len += (size_t)snprintf(fields, cap, "<field var='users'><value>");
+    for (i = 0; i < N - 1; i++)
+        len += (size_t)snprintf(fields + len, cap - len,
+                                "user%05zu@example.com,first.last.%05zu@corp.example.com\n", i, i);
+    snprintf(fields + len, cap - len, "foreign@example.net</value></field>");
+    r = two_stage(ADMIN, "users-enable", fields);
+    free(fields);
+    cr_assert_str_eq(status_of(r), "executing");
+    note = note_of(r, &type);
+    cr_assert_str_eq(type, "error");
+    cr_assert(strstr(note, "1 bad line.\nline 10000: ") != NULL, "%s", note);
+    cr_assert(strstr(note, "not shown again") != NULL, "%s", note);
+    cr_assert_leq(reply_size(r), 512 * 1024);
+    xmpp_stanza_release(r);
+    cr_assert_eq(cp_store_users_count(store, false), 0);
+}
