@@ -380,6 +380,12 @@ cp_xmpp_is_online(const struct cp_xmpp *x)
     return x->online;
 }
 
+int
+cp_xmpp_fd(const struct cp_xmpp *x)
+{
+    return x->fd;
+}
+
 bool
 cp_xmpp_send(struct cp_xmpp *x, xmpp_stanza_t *stanza)
 {

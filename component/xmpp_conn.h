@@ -40,6 +40,9 @@ int cp_xmpp_start(struct cp_xmpp *x);
 
 bool cp_xmpp_is_online(const struct cp_xmpp *x);
 
+/* The descriptor of the current stream, -1 when none (diagnostics and tests). */
+int cp_xmpp_fd(const struct cp_xmpp *x);
+
 /* Queues STANZA (borrowed) when online; while offline it is dropped, because everything is
  * sent again after the next handshake. Returns true when queued. */
 bool cp_xmpp_send(struct cp_xmpp *x, xmpp_stanza_t *stanza);
