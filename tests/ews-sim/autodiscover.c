@@ -5,8 +5,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#include <libxml/parser.h>
-
 #define NS_AD_SOAP "http://schemas.microsoft.com/exchange/2010/Autodiscover"
 #define NS_POX_RESP "http://schemas.microsoft.com/exchange/autodiscover/responseschema/2006"
 #define NS_POX_OUTLOOK                                                                             \
@@ -52,8 +50,8 @@ sim_autodiscover_pox(struct sim_req *r, const char *body, size_t n)
     char url[512];
     r->opname = "Autodiscover";
     sim_count_op("other");
-    r->doc = xmlReadMemory(body, (int)n, "autodiscover.xml", NULL, XML_PARSE_NONET);
-    addr = r->doc && !r->doc->intSubset ? find(xmlDocGetRootElement(r->doc), "EMailAddress") : NULL;
+    r->doc = sim_xml_parse(body, n);
+    addr = r->doc ? find(xmlDocGetRootElement(r->doc), "EMailAddress") : NULL;
     if (addr)
         email = xmlNodeGetContent(addr);
     if (email)
@@ -134,8 +132,8 @@ sim_autodiscover_soap(struct sim_req *r, const char *body, size_t n)
     xmlNodePtr root, users;
     r->opname = "GetUserSettings";
     sim_count_op("other");
-    r->doc = xmlReadMemory(body, (int)n, "autodiscover.xml", NULL, XML_PARSE_NONET);
-    root = r->doc && !r->doc->intSubset ? xmlDocGetRootElement(r->doc) : NULL;
+    r->doc = sim_xml_parse(body, n);
+    root = r->doc ? xmlDocGetRootElement(r->doc) : NULL;
     users = root ? find(root, "Users") : NULL;
     if (!users) {
         evbuffer_free(out);

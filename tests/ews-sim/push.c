@@ -10,8 +10,6 @@
 #include <string.h>
 #include <strings.h>
 
-#include <libxml/parser.h>
-
 #define PUSH_TIMEOUT_S 20
 
 struct target {
@@ -118,8 +116,7 @@ answer_status(struct evhttp_request *req)
 {
     struct evbuffer *in = evhttp_request_get_input_buffer(req);
     size_t n = evbuffer_get_length(in);
-    xmlDocPtr doc = xmlReadMemory((const char *)evbuffer_pullup(in, -1), (int)n, "answer.xml", NULL,
-                                  XML_PARSE_NONET);
+    xmlDocPtr doc = sim_xml_parse((const char *)evbuffer_pullup(in, -1), n);
     xmlNodePtr cur = doc ? xmlDocGetRootElement(doc) : NULL;
     int rc = 0;
     while (cur) {

@@ -165,6 +165,7 @@ void sim_fmt_time(int64_t t, char *out, size_t cap, int utc_z);
 /* ISO 8601 (Z, offset or none = UTC) -> epoch seconds; 0 ok, -1 bad. */
 int sim_parse_time(const char *s, int64_t *out);
 int64_t sim_now(void);
+xmlDocPtr sim_xml_parse(const char *buf, size_t n);
 double sim_mono(void);
 
 /* string -> uint32 hash map (keys copied, lower-cased by the caller) */
@@ -326,7 +327,8 @@ void sim_autodiscover_pox(struct sim_req *r, const char *body, size_t n);
 void sim_autodiscover_soap(struct sim_req *r, const char *body, size_t n);
 
 /* ---- faults (control.c) ---- */
-/* Finds the first fault matching and consumes one use; fills *f (a copy). 0 found, -1 none. */
+/* Finds the first fault matching and consumes one use; fills *f with a copy whose code (set
+ * for FAULT_SOAP only) the caller frees. 0 found, -1 none. */
 int sim_fault_take(int cas, const char *op, uint32_t mailbox, struct sim_fault *f);
 void sim_count_op(const char *op);
 /* counter rows: the operations, then "other" */

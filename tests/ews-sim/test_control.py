@@ -104,6 +104,79 @@ def test_control_lines(sim):
     print("control lines: ok")
 
 
+def read_frame(resp, want, timeout=30):
+    """Reads a chunked streaming answer until a frame containing want arrives."""
+    data, deadline = "", time.time() + timeout
+    while time.time() < deadline:
+        try:
+            chunk = resp.read1(65536).decode()
+        except (http.client.IncompleteRead, ConnectionError):
+            chunk = ""
+        if not chunk:
+            return data, False
+        data += chunk
+        if any(want in f for f in data.split("</s:Envelope>")[:-1]):
+            return data, True
+    return data, False
+
+
+def open_stream(sim, mailbox, cas):
+    st, text = sim.post(envelope(
+        "<m:Subscribe><m:StreamingSubscriptionRequest><t:FolderIds><t:DistinguishedFolderId "
+        'Id="calendar"/></t:FolderIds>%s</m:StreamingSubscriptionRequest></m:Subscribe>' % EVENTS,
+        impersonate=mailbox), cas=cas)
+    sub = re.search(r"<m:SubscriptionId>([^<]+)<", text).group(1)
+    c = sim.connection(cas)
+    body = envelope("<m:GetStreamingEvents><m:SubscriptionIds><t:SubscriptionId>%s"
+                    "</t:SubscriptionId></m:SubscriptionIds><m:ConnectionTimeout>30"
+                    "</m:ConnectionTimeout></m:GetStreamingEvents>" % sub, impersonate=mailbox)
+    c.request("POST", "/EWS/Exchange.asmx", body=body, headers={
+        "Content-Type": "text/xml", "Authorization": "Basic " + base64.b64encode(
+            b"svc@example.com:Secret1").decode()})
+    r = c.getresponse()
+    check(r.status == 200 and r.getheader("Transfer-Encoding") == "chunked", "stream answer")
+    return c, r
+
+
+def test_streams_and_stops(sim):
+    """Open streams and held requests survive mailbox moves and CAS stops cleanly."""
+    c, r = open_stream(sim, "carol@example.com", "cas1")
+    sim.ok('item add carol@example.com +1h +2h busy "Streamed"')
+    data, ok = read_frame(r, "CreatedEvent")
+    check(ok, "no CreatedEvent frame: %r" % data)
+    sim.ok("mailbox move carol@example.com cas2")
+    data, ok = read_frame(r, "ErrorReadEventsFailed")
+    check(ok, "no ErrorReadEventsFailed frame after the move: %r" % data)
+    c.close()
+    c, r = open_stream(sim, "bob@example.com", "cas2")
+    sim.ok("fault add delay 5000 cas=cas2 count=1")
+    held = {}
+    t = threading.Thread(target=lambda: held.update(r=_try_post(sim, "cas2")))
+    t.start()
+    time.sleep(0.5)
+    sim.ok("cas stop cas2")
+    data, ok = read_frame(r, "never", timeout=10)
+    check(not ok, "stream still open after cas stop")
+    t.join()
+    check(held["r"] == "closed", "held request on a stopped CAS: %r" % held)
+    sim.ok("cas start cas2")
+    sim.ok("fault clear")
+    st, _ = sim.post(envelope(view(), **A), cas="cas2")
+    check(st == 200, "cas2 after restart: %d" % st)
+    # a DOCTYPE is refused before parsing
+    st, text = sim.post('<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "b">]>'
+                        + envelope(view(), **A).split("?>", 1)[1])
+    check(st == 500 and "ErrorSchemaValidation" in text, "DOCTYPE: %d %s" % (st, text[:200]))
+    print("streams, stops, DOCTYPE: ok")
+
+
+def _try_post(sim, cas):
+    try:
+        return sim.post(envelope(view(), **A), cas=cas)[0]
+    except (http.client.RemoteDisconnected, ConnectionResetError, http.client.BadStatusLine):
+        return "closed"
+
+
 def test_auth(sim):
     c = sim.connection()
     c.request("POST", "/EWS/Exchange.asmx", body=envelope(view(), **A))
@@ -382,6 +455,7 @@ def main():
         test_faults(sim)
         test_throttling(sim)
         test_moves_and_cas(sim)
+        test_streams_and_stops(sim)
     finally:
         rc, log = sim.stop()
         if rc != 0:

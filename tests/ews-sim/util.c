@@ -2,10 +2,12 @@
 #include "sim.h"
 
 #include <ctype.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <openssl/evp.h>
+#include <libxml/parser.h>
 
 void
 sim_log(const char *fmt, ...)
@@ -323,4 +325,15 @@ sim_map_del(struct sim_map *m, const char *key)
         return;
     free(m->keys[j]);
     m->keys[j] = tombstone;
+}
+
+/* Parses an XML document from the network. A DOCTYPE is refused before parsing (no entity
+ * expansion, no DTD), the network is never used, and libxml2's default depth limit applies.
+ * Returns a document the caller frees with xmlFreeDoc, or NULL. */
+xmlDocPtr
+sim_xml_parse(const char *buf, size_t n)
+{
+    if (!buf || n == 0 || n > INT_MAX || memmem(buf, n, "<!DOCTYPE", 9))
+        return NULL;
+    return xmlReadMemory(buf, (int)n, "message.xml", NULL, XML_PARSE_NONET | XML_PARSE_NOCDATA);
 }
