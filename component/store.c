@@ -33,6 +33,14 @@ cp_store_fail(struct cp_store *store, const char *subject, const char *what)
                  sqlite3_errmsg(store->db));
 }
 
+int
+cp_store_invalid(const char *func, const char *subject)
+{
+    cp_log_error("store", "%s: invalid argument to %s (NULL or out of range)",
+                 subject ? subject : "(none)", func);
+    return CP_EINVAL;
+}
+
 /* Creates PATH with mode 0600 when absent, before SQLite does (it would use 0644): the
  * database holds mailbox addresses. SQLite gives its -wal and -shm files the mode of the
  * database file. An existing file keeps its mode; a wider one is reported. */

@@ -27,7 +27,7 @@ int
 cp_store_ews_sub_set(struct cp_store *store, const char *user_jid, const struct cp_ews_sub *sub)
 {
     if (!store || !user_jid || !sub || !sub->id || !sub->server)
-        return CP_EINVAL;
+        return cp_store_invalid(__func__, user_jid);
     sqlite3_stmt *stmt = cp_store_stmt(
         store, CP_ST_EWS_SET,
         "INSERT INTO ews_subscriptions (user_jid, id, server, watermark, updated) "
@@ -60,7 +60,7 @@ int
 cp_store_ews_sub_get(struct cp_store *store, const char *user_jid, struct cp_ews_sub *out)
 {
     if (!store || !user_jid || !out)
-        return CP_EINVAL;
+        return cp_store_invalid(__func__, user_jid);
     memset(out, 0, sizeof(*out));
     sqlite3_stmt *stmt = cp_store_stmt(
         store, CP_ST_EWS_GET,
@@ -96,7 +96,7 @@ int
 cp_store_ews_sub_clear(struct cp_store *store, const char *user_jid)
 {
     if (!store || !user_jid)
-        return CP_EINVAL;
+        return cp_store_invalid(__func__, user_jid);
     sqlite3_stmt *stmt = cp_store_stmt(
         store, CP_ST_EWS_CLEAR, "DELETE FROM ews_subscriptions WHERE user_jid = ?1", user_jid);
     if (!stmt)

@@ -50,6 +50,10 @@ extern const int cp_store_migration_count;
 /* Logs `store: SUBJECT: WHAT (sqlite's message)` at error level. */
 void cp_store_fail(struct cp_store *store, const char *subject, const char *what);
 
+/* Logs a call with a NULL or out-of-range argument (a caller bug, never fatal) as
+ * `store: SUBJECT: invalid argument to FUNC` and returns CP_EINVAL. SUBJECT may be NULL. */
+int cp_store_invalid(const char *func, const char *subject);
+
 /* The cached statement ID, prepared from SQL on first use, reset and unbound, ready to bind.
  * Returns NULL (logged against SUBJECT) when preparing fails. The store keeps ownership;
  * callers finish with cp_store_stmt_done. */

@@ -10,7 +10,7 @@ int
 cp_store_subscriber_add(struct cp_store *store, const char *user_jid, const char *subscriber)
 {
     if (!store || !user_jid || !subscriber)
-        return CP_EINVAL;
+        return cp_store_invalid(__func__, user_jid);
     sqlite3_stmt *stmt =
         cp_store_stmt(store, CP_ST_SUB_ADD,
                       "INSERT INTO subscribers (user_jid, subscriber, created) VALUES (?1, ?2, ?3) "
@@ -29,7 +29,7 @@ int
 cp_store_subscriber_remove(struct cp_store *store, const char *user_jid, const char *subscriber)
 {
     if (!store || !user_jid || !subscriber)
-        return CP_EINVAL;
+        return cp_store_invalid(__func__, user_jid);
     sqlite3_stmt *stmt =
         cp_store_stmt(store, CP_ST_SUB_REMOVE,
                       "DELETE FROM subscribers WHERE user_jid = ?1 AND subscriber = ?2", user_jid);
@@ -46,7 +46,7 @@ cp_store_subscribers_each(struct cp_store *store, const char *user_jid, cp_store
                           void *ud)
 {
     if (!store || !cb)
-        return CP_EINVAL;
+        return cp_store_invalid(__func__, user_jid);
     /* Two texts rather than "?1 IS NULL OR user_jid = ?1", which would scan the whole table
      * for one user. */
     const char *sql = user_jid ? "SELECT user_jid, subscriber FROM subscribers "
@@ -80,7 +80,7 @@ long
 cp_store_subscribers_count(struct cp_store *store, const char *user_jid)
 {
     if (!store)
-        return CP_EINVAL;
+        return cp_store_invalid(__func__, user_jid);
     sqlite3_stmt *stmt =
         user_jid
             ? cp_store_stmt(store, CP_ST_SUBS_COUNT,

@@ -50,7 +50,7 @@ int
 cp_store_user_get(struct cp_store *store, const char *jid, struct cp_user *out)
 {
     if (!store || !jid || !out)
-        return CP_EINVAL;
+        return cp_store_invalid(__func__, jid);
     memset(out, 0, sizeof(*out));
     sqlite3_stmt *stmt = cp_store_stmt(store, CP_ST_USER_GET,
                                        "SELECT " USER_COLUMNS " FROM users WHERE jid = ?1", jid);
@@ -105,7 +105,7 @@ int
 cp_store_user_enable(struct cp_store *store, const char *jid, const char *mailbox)
 {
     if (!store || !jid)
-        return CP_EINVAL;
+        return cp_store_invalid(__func__, jid);
     return user_enable_one(store, jid, mailbox, cp_store_now(), "cannot enable the user");
 }
 
@@ -114,10 +114,10 @@ cp_store_users_enable_batch(struct cp_store *store, const char *const *jids,
                             const char *const *mailboxes, size_t n)
 {
     if (!store || (n > 0 && !jids))
-        return CP_EINVAL;
+        return cp_store_invalid(__func__, NULL);
     for (size_t i = 0; i < n; i++)
         if (!jids[i])
-            return CP_EINVAL;
+            return cp_store_invalid(__func__, NULL);
     if (n == 0)
         return 0;
     char what[96];
@@ -153,7 +153,7 @@ int
 cp_store_user_disable(struct cp_store *store, const char *jid)
 {
     if (!store || !jid)
-        return CP_EINVAL;
+        return cp_store_invalid(__func__, jid);
     bool found = false;
     int rc = user_disable_one(store, jid, cp_store_now(), "cannot disable the user", &found);
     if (rc == 0 && !found)
@@ -169,10 +169,10 @@ cp_store_users_disable_batch(struct cp_store *store, const char *const *jids, si
     if (missing)
         *missing = 0;
     if (!store || (n > 0 && !jids))
-        return CP_EINVAL;
+        return cp_store_invalid(__func__, NULL);
     for (size_t i = 0; i < n; i++)
         if (!jids[i])
-            return CP_EINVAL;
+            return cp_store_invalid(__func__, NULL);
     if (n == 0)
         return 0;
     char what[96];
@@ -201,10 +201,10 @@ cp_store_user_settings(struct cp_store *store, const char *jid, enum cp_user_ten
                        bool include_subject)
 {
     if (!store || !jid)
-        return CP_EINVAL;
+        return cp_store_invalid(__func__, jid);
     if (tentative != CP_USER_TENTATIVE_DEFAULT && tentative != CP_USER_TENTATIVE_FREE &&
         tentative != CP_USER_TENTATIVE_BUSY)
-        return CP_EINVAL;
+        return cp_store_invalid(__func__, jid);
     sqlite3_stmt *stmt = cp_store_stmt(
         store, CP_ST_USER_SETTINGS,
         "INSERT INTO users (jid, enabled, tentative, include_subject, created, updated) "
@@ -270,7 +270,7 @@ cp_store_users_each(struct cp_store *store, const char *filter, size_t max, cp_s
                     void *ud)
 {
     if (!store || !cb)
-        return CP_EINVAL;
+        return cp_store_invalid(__func__, NULL);
     char *pattern = NULL;
     if (filter && *filter && !(pattern = like_pattern(filter))) {
         cp_log_error("store", "%s: cannot list users (out of memory)", store->path);
@@ -298,7 +298,7 @@ int
 cp_store_enabled_users_each(struct cp_store *store, cp_store_user_cb cb, void *ud)
 {
     if (!store || !cb)
-        return CP_EINVAL;
+        return cp_store_invalid(__func__, NULL);
     sqlite3_stmt *stmt = NULL;
     if (sqlite3_prepare_v2(store->db,
                            "SELECT " USER_COLUMNS " FROM users WHERE enabled = 1 ORDER BY jid", -1,
@@ -313,7 +313,7 @@ long
 cp_store_users_count(struct cp_store *store, bool enabled_only)
 {
     if (!store)
-        return CP_EINVAL;
+        return cp_store_invalid(__func__, NULL);
     sqlite3_stmt *stmt =
         enabled_only ? cp_store_stmt(store, CP_ST_USERS_COUNT_ENABLED,
                                      "SELECT count(*) FROM users WHERE enabled = 1", NULL)

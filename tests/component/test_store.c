@@ -234,6 +234,27 @@ Test(store, migrates_from_version_1_keeping_rows)
     cp_store_close(store);
 }
 
+Test(store, failed_migration_changes_nothing)
+{
+    /* A version-1 file where someone already created a table of version 2's name. */
+    raw_exec(v1_schema);
+    raw_exec("CREATE TABLE ews_subscriptions (x INTEGER)");
+    struct cp_store *store = NULL;
+    cr_assert_eq(cp_store_open(path, &store), CP_EIO);
+    cr_assert_null(store);
+    char expect[512];
+    snprintf(expect, sizeof(expect),
+             "store: %s: migration to schema version 2 (Exchange subscription state) failed "
+             "(table ews_subscriptions already exists)",
+             path);
+    cr_assert(strstr(logged(), expect), "%s", logged());
+    sqlite3 *db = NULL;
+    cr_assert_eq(sqlite3_open(path, &db), SQLITE_OK);
+    cr_assert_eq(raw_int(db, "PRAGMA user_version"), 1);
+    cr_assert_eq(raw_int(db, "SELECT count(*) FROM users"), 2);
+    sqlite3_close(db);
+}
+
 Test(store, refuses_newer_schema)
 {
     char sql[64];
@@ -390,6 +411,9 @@ Test(store, user_settings)
 
     cr_assert_eq(cp_store_user_settings(store, "bob@example.com", (enum cp_user_tentative)7, false),
                  CP_EINVAL);
+    cr_assert(strstr(logged(), "store: bob@example.com: invalid argument to "
+                               "cp_store_user_settings (NULL or out of range)"),
+              "%s", logged());
     cr_assert_eq(cp_store_user_settings(store, NULL, CP_USER_TENTATIVE_FREE, false), CP_EINVAL);
     cp_store_close(store);
 }
@@ -604,9 +628,13 @@ reenter(const struct cp_user *user, void *ud)
     cp_user_clear(&copy);
     if (cp_store_subscriber_add(w->store, user->jid, "watcher@example.com") != 0)
         return 2;
+    const char *other[] = {"z1@other.org", "z2@other.org"};
+    if (cp_store_users_enable_batch(w->store, other, NULL, 2) != 0)
+        return 4;
     struct walk inner;
     memset(&inner, 0, sizeof(inner));
-    if (cp_store_users_each(w->store, NULL, 0, collect_user, &inner) != 0 || inner.calls != 3)
+    if (cp_store_users_each(w->store, "@example.com", 0, collect_user, &inner) != 0 ||
+        inner.calls != 3)
         return 3;
     w->calls++;
     return 0;
@@ -618,9 +646,11 @@ Test(store, callbacks_may_call_the_store)
     const char *jids[] = {"a@example.com", "b@example.com", "c@example.com"};
     cr_assert_eq(cp_store_users_enable_batch(store, jids, NULL, 3), 0);
     struct walk w = {.store = store};
-    cr_assert_eq(cp_store_users_each(store, NULL, 0, reenter, &w), 0);
+    /* The filter keeps the rows the callback adds out of the walk. */
+    cr_assert_eq(cp_store_users_each(store, "@example.com", 0, reenter, &w), 0, "%s", logged());
     cr_assert_eq(w.calls, 3);
     cr_assert_eq(cp_store_subscribers_count(store, NULL), 3);
+    cr_assert_eq(cp_store_users_count(store, true), 5);
     cp_store_close(store);
 }
 
