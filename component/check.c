@@ -34,8 +34,9 @@ struct server_check {
     const char *url; /* borrowed from the configuration */
     char host[256];
     int port;
-    bool tls;
-    struct cert_report *cert; /* NULL when the step did not run */
+    char *owned_url; /* the URL autodiscover found, when it did */
+    struct cert_report *cert;
+    /* NULL when the step did not run */ /* NULL when the step did not run */
     struct step steps[STEP_COUNT];
 };
 
@@ -45,7 +46,11 @@ struct ews_wait {
     bool done;
     int rc;
     struct ews_error err;
+    char url[1024]; /* autodiscover's answer */
 };
+
+/* Starts one operation on C for the synchronous runner; ARG is the operation's input. */
+typedef int (*ews_start_fn)(struct ews_client *c, const char *arg, struct ews_wait *w);
 
 static const char *const step_names[STEP_COUNT] = {"reachability", "certificate", "authentication",
                                                    "impersonation"};
@@ -60,9 +65,13 @@ static void folder_done(void *ud, int rc, struct ews_folder_result *res,
                         const struct ews_error *err);
 static void wait_timeout(evutil_socket_t fd, short what, void *ud);
 static void ews_log_bridge(void *ud, int level, const char *area, const char *msg);
-static int ews_get_folder_sync(const struct cp_config *cfg, const char *url,
-                               enum ews_impersonation_kind imp, const char *mailbox,
-                               struct ews_wait *w);
+static int start_folder(struct ews_client *c, const char *mailbox, struct ews_wait *w);
+static void discover_done(void *ud, const char *ews_url, const struct ews_error *err);
+static int start_discover(struct ews_client *c, const char *email, struct ews_wait *w);
+static int ews_run_sync(const struct cp_config *cfg, const char *url,
+                        enum ews_impersonation_kind imp, ews_start_fn start, const char *arg,
+                        struct ews_wait *w);
+static char *discover(const struct cp_config *cfg, const char *mailbox, struct step *fail);
 static enum ews_impersonation_kind imp_kind(enum cp_impersonation imp);
 static void run_auth(const struct cp_config *cfg, struct server_check *sc);
 static const char *mailbox_action(const char *code, const char *account, char *buf, size_t len);
@@ -98,7 +107,7 @@ cert_options_of(const struct cp_config *cfg, struct cert_options *opt)
     opt->refuse_weak = cfg->weak_certificates == CP_WEAK_REFUSE;
 }
 
-/* Splits "https://HOST[:PORT]/..." into SC's host, port and tls. Returns 0 or -1. */
+/* Splits "https://HOST[:PORT]/..." into SC's host and port. Returns 0 or -1. */
 static int
 parse_url(const char *url, struct server_check *sc)
 {
@@ -109,22 +118,17 @@ parse_url(const char *url, struct server_check *sc)
     size_t len;
     int rc;
 
-    if (strncasecmp(url, "https://", 8) == 0) {
-        sc->tls = true;
-        p = url + 8;
-    } else if (strncasecmp(url, "http://", 7) == 0) {
-        sc->tls = false;
-        p = url + 7;
-    } else {
+    /* https only, as for the daemon: EWS credentials never travel in clear. */
+    if (strncasecmp(url, "https://", 8) != 0)
         return -1;
-    }
+    p = url + 8;
     end = p + strcspn(p, "/?#");
     len = (size_t)(end - p);
     if (len == 0 || len >= sizeof(hostport) || memchr(p, '@', len) != NULL)
         return -1;
     memcpy(hostport, p, len);
     hostport[len] = '\0';
-    rc = cert_parse_hostport(hostport, sc->tls ? 443 : 80, &host, &sc->port);
+    rc = cert_parse_hostport(hostport, 443, &host, &sc->port);
     if (rc != 0)
         return -1;
     snprintf(sc->host, sizeof(sc->host), "%s", host);
@@ -176,10 +180,6 @@ run_cert(const struct cp_config *cfg, struct server_check *sc)
     struct step *s = &sc->steps[STEP_CERT];
     struct cert_options opt;
 
-    if (!sc->tls) {
-        step_set(s, STEP_SKIP, NULL, "plain http:// URL: no certificate");
-        return;
-    }
     cert_options_of(cfg, &opt);
     if (cert_check_server(&opt, sc->host, sc->port, NULL, &sc->cert) != 0) {
         step_set(s, STEP_FAIL, "out of memory", "failed: out of memory");
@@ -234,12 +234,39 @@ imp_kind(enum cp_impersonation imp)
     }
 }
 
-/* Runs GetFolder of MAILBOX's calendar through URL alone, on a private loop bounded by the
- * configured timeout (and a little more for the loop itself). Returns 0 when it completed
- * (W holds the outcome), negative when it could not start or did not end in time. */
 static int
-ews_get_folder_sync(const struct cp_config *cfg, const char *url, enum ews_impersonation_kind imp,
-                    const char *mailbox, struct ews_wait *w)
+start_folder(struct ews_client *c, const char *mailbox, struct ews_wait *w)
+{
+    return ews_get_folder(c, mailbox, folder_done, w, NULL);
+}
+
+static void
+discover_done(void *ud, const char *ews_url, const struct ews_error *err)
+{
+    struct ews_wait *w = ud;
+
+    w->done = true;
+    w->rc = ews_url != NULL ? 0 : -1;
+    if (ews_url != NULL)
+        snprintf(w->url, sizeof(w->url), "%s", ews_url);
+    if (err != NULL)
+        w->err = *err;
+    event_base_loopbreak(w->base);
+}
+
+static int
+start_discover(struct ews_client *c, const char *email, struct ews_wait *w)
+{
+    return ews_autodiscover(c, email, discover_done, w, NULL);
+}
+
+/* Runs one operation (START with ARG) through URL alone ("autodiscover" for discovery), on a
+ * private loop bounded by the configured timeout plus a margin for autodiscover's several
+ * attempts. Returns 0 when it completed (W holds the outcome), negative when it could not
+ * start or did not end in time. */
+static int
+ews_run_sync(const struct cp_config *cfg, const char *url, enum ews_impersonation_kind imp,
+             ews_start_fn start, const char *arg, struct ews_wait *w)
 {
     static const enum ews_auth_kind auths[] = {
         [CP_AUTH_ANY] = EWS_AUTH_ANY,       [CP_AUTH_BASIC] = EWS_AUTH_BASIC,
@@ -248,7 +275,7 @@ ews_get_folder_sync(const struct cp_config *cfg, const char *url, enum ews_imper
     };
     struct ews_config ec;
     struct ews_client *client = NULL;
-    struct timeval tv = {.tv_sec = cfg->timeout + 5};
+    struct timeval tv = {.tv_sec = 4L * cfg->timeout + 5};
     struct event *guard = NULL;
     int rc;
 
@@ -270,13 +297,12 @@ ews_get_folder_sync(const struct cp_config *cfg, const char *url, enum ews_imper
     ec.queue = 4;
     ec.concurrency = 1;
     ec.log = ews_log_bridge;
-    ec.allow_http_for_tests = strncasecmp(url, "http://", 7) == 0;
     w->base = event_base_new();
     if (w->base == NULL)
         return -1;
     rc = ews_client_new(w->base, &ec, &client);
     if (rc == 0)
-        rc = ews_get_folder(client, mailbox, folder_done, w, NULL);
+        rc = start(client, arg, w);
     if (rc == 0) {
         guard = evtimer_new(w->base, wait_timeout, w->base);
         if (guard != NULL)
@@ -308,8 +334,8 @@ run_auth(const struct cp_config *cfg, struct server_check *sc)
     }
     /* The account's own calendar, without impersonation: any answer from Exchange itself,
      * even "this account has no mailbox", proves the credentials were accepted. */
-    if (ews_get_folder_sync(cfg, sc->url, EWS_IMP_NONE, cfg->username != NULL ? cfg->username : "",
-                            &w) != 0) {
+    if (ews_run_sync(cfg, sc->url, EWS_IMP_NONE, start_folder,
+                     cfg->username != NULL ? cfg->username : "", &w) != 0) {
         step_set(s, STEP_FAIL,
                  "check that EWS answers at this URL (IIS, the EWS virtual "
                  "directory) and raise timeout if the server is slow",
@@ -370,7 +396,7 @@ run_impersonate(const struct cp_config *cfg, const char *mailbox, struct server_
     char action[ACTION_LEN];
     struct ews_wait w;
 
-    if (ews_get_folder_sync(cfg, sc->url, imp_kind(cfg->impersonation), mailbox, &w) != 0) {
+    if (ews_run_sync(cfg, sc->url, imp_kind(cfg->impersonation), start_folder, mailbox, &w) != 0) {
         step_set(s, STEP_FAIL, "retry; raise timeout if the server is slow",
                  "no EWS answer within %d s", cfg->timeout);
         return;
@@ -392,9 +418,11 @@ static void
 check_server(const struct cp_config *cfg, const char *url, const char *mailbox,
              struct server_check *sc)
 {
+    char *owned = sc->owned_url;
     int i;
 
     memset(sc, 0, sizeof(*sc));
+    sc->owned_url = owned;
     sc->url = url;
     for (i = 0; i < STEP_COUNT; i++)
         step_set(&sc->steps[i], STEP_SKIP, NULL, "(an earlier step failed)");
@@ -519,6 +547,42 @@ print_json(const struct server_check *sc, size_t n, bool ok, FILE *out)
     fprintf(out, "]}\n");
 }
 
+/* Asks autodiscover for the EWS URL of MAILBOX (or of the account when it is an address).
+ * Returns the malloc'd URL (caller frees), or NULL with FAIL filled. */
+static char *
+discover(const struct cp_config *cfg, const char *mailbox, struct step *fail)
+{
+    const char *email = mailbox;
+    struct ews_wait w;
+    char *url;
+
+    if (email == NULL && cfg->username != NULL && strchr(cfg->username, '@') != NULL)
+        email = cfg->username;
+    if (email == NULL) {
+        step_set(fail, STEP_FAIL, "run the check with a mailbox address: --check MAILBOX",
+                 "ews_urls = autodiscover needs an e-mail address to discover");
+        return NULL;
+    }
+    if (ews_run_sync(cfg, "autodiscover", EWS_IMP_NONE, start_discover, email, &w) != 0 ||
+        w.rc != 0) {
+        step_set(fail, STEP_FAIL,
+                 "check the DNS records of autodiscover.DOMAIN (or DOMAIN) and the "
+                 "Autodiscover virtual directory, or list the servers in ews_urls",
+                 "autodiscover for %s found no EWS URL%s%s%s%s", email,
+                 w.err.code[0] || w.err.message[0] ? " (" : "", w.err.code,
+                 w.err.message[0] ? " " : "", w.err.message);
+        if (w.err.code[0] || w.err.message[0])
+            strncat(fail->detail, ")", sizeof(fail->detail) - strlen(fail->detail) - 1);
+        return NULL;
+    }
+    url = strdup(w.url);
+    if (url == NULL)
+        step_set(fail, STEP_FAIL, "out of memory", "out of memory");
+    else
+        cp_log_info("check", "autodiscover: %s: %s", email, url);
+    return url;
+}
+
 int
 cp_check_run(const struct cp_config *cfg, const char *mailbox, bool json, FILE *out)
 {
@@ -530,15 +594,31 @@ cp_check_run(const struct cp_config *cfg, const char *mailbox, bool json, FILE *
     if (sc == NULL)
         return -1;
     for (i = 0; i < n; i++) {
-        check_server(cfg, cfg->ews_urls.items[i], mailbox, &sc[i]);
+        const char *url = cfg->ews_urls.items[i];
+
+        if (strcasecmp(url, "autodiscover") == 0) {
+            struct step fail;
+
+            sc[i].owned_url = discover(cfg, mailbox, &fail);
+            if (sc[i].owned_url == NULL) {
+                check_server(cfg, url, mailbox, &sc[i]);
+                sc[i].steps[STEP_REACH] = fail;
+                ok = false;
+                continue;
+            }
+            url = sc[i].owned_url;
+        }
+        check_server(cfg, url, mailbox, &sc[i]);
         ok = ok && server_ok(&sc[i]);
     }
     if (json)
         print_json(sc, n, ok, out);
     else
         print_human(sc, n, out);
-    for (i = 0; i < n; i++)
+    for (i = 0; i < n; i++) {
         cert_report_free(sc[i].cert);
+        free(sc[i].owned_url);
+    }
     free(sc);
     return ok ? 0 : 1;
 }

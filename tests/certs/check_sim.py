@@ -124,6 +124,17 @@ def main():
         rc, out, _ = run(config(tmp, "two", good + [down], ca_file=ca), "--json")
         doc = json.loads(out)
         check([s["ok"] for s in doc["servers"]] == [True, False], "json: per-server ok")
+
+        # autodiscover: an address is needed, and a domain without records is named.
+        auto = config(tmp, "auto", ["autodiscover"], user="EXAMPLE\\svc", ca_file=ca)
+        rc, out, _ = run(auto)
+        st, detail = step(out, "reachability")
+        check(rc == 1 and st == "FAIL" and "needs an e-mail address" in detail,
+              "autodiscover without an address: says so (%s)" % detail)
+        rc, out, _ = run(auto, "alice@calpresence-test.invalid")
+        st, detail = step(out, "reachability")
+        check(rc == 1 and st == "FAIL" and "autodiscover for alice@calpresence-test.invalid found "
+              "no EWS URL" in detail, "autodiscover of an unknown domain: fails (%s)" % detail)
     finally:
         sim.stop()
         shutil.rmtree(tmp, ignore_errors=True)
