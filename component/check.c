@@ -569,10 +569,8 @@ discover(const struct cp_config *cfg, const char *mailbox, struct step *fail)
                  "check the DNS records of autodiscover.DOMAIN (or DOMAIN) and the "
                  "Autodiscover virtual directory, or list the servers in ews_urls",
                  "autodiscover for %s found no EWS URL%s%s%s%s", email,
-                 w.err.code[0] || w.err.message[0] ? " (" : "", w.err.code,
-                 w.err.message[0] ? " " : "", w.err.message);
-        if (w.err.code[0] || w.err.message[0])
-            strncat(fail->detail, ")", sizeof(fail->detail) - strlen(fail->detail) - 1);
+                 w.err.code[0] || w.err.message[0] ? ": " : "", w.err.code,
+                 w.err.code[0] && w.err.message[0] ? " " : "", w.err.message);
         return NULL;
     }
     url = strdup(w.url);
