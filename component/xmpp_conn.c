@@ -41,8 +41,11 @@ struct cp_xmpp {
 
     int fd;         /* libstrophe's socket, -1 when none */
     int reserve_fd; /* a low descriptor kept for a socket that would land >= FD_SETSIZE */
-    struct event *read_ev;
-    struct event *write_ev;
+    /* One event for the socket, read always and write while output waits: libstrophe closes
+     * the socket before telling us, and removing the only event of a closed descriptor is a
+     * DEL that libevent tolerates, where two events would need a MOD that fails. */
+    struct event *io_ev;
+    bool io_write;
     struct event *tick_ev;
     struct event *retry_ev;
     struct event *stop_ev;
@@ -83,15 +86,29 @@ reserve_low_fd(void)
 static void
 drop_fd_events(struct cp_xmpp *x)
 {
-    if (x->read_ev) {
-        event_free(x->read_ev);
-        x->read_ev = NULL;
-    }
-    if (x->write_ev) {
-        event_free(x->write_ev);
-        x->write_ev = NULL;
+    if (x->io_ev) {
+        event_free(x->io_ev);
+        x->io_ev = NULL;
     }
     x->fd = -1;
+}
+
+static void on_fd(evutil_socket_t fd, short what, void *arg);
+
+/* Watches the socket for reads, and for writes too when WANT_WRITE. Returns 0 or -1. */
+static int
+watch_fd(struct cp_xmpp *x, bool want_write)
+{
+    if (x->io_ev && x->io_write == want_write)
+        return 0;
+    if (x->io_ev)
+        event_del(x->io_ev);
+    else if (!(x->io_ev = event_new(x->base, x->fd, 0, NULL, NULL)))
+        return -1;
+    short what = EV_READ | EV_PERSIST | (want_write ? EV_WRITE : 0);
+    event_assign(x->io_ev, x->base, x->fd, what, on_fd, x);
+    x->io_write = want_write;
+    return event_add(x->io_ev, NULL);
 }
 
 static void
@@ -126,14 +143,11 @@ on_sockopt(xmpp_conn_t *conn, void *sockp)
     }
     drop_fd_events(x);
     x->fd = *sock;
-    x->read_ev = event_new(x->base, x->fd, EV_READ | EV_PERSIST, on_fd, x);
-    x->write_ev = event_new(x->base, x->fd, EV_WRITE, on_fd, x);
-    if (!x->read_ev || !x->write_ev) {
+    /* The non-blocking connect completes as writable. */
+    if (watch_fd(x, true) != 0) {
         drop_fd_events(x);
         return -1;
     }
-    event_add(x->read_ev, NULL);
-    event_add(x->write_ev, NULL); /* the non-blocking connect completes as writable */
     return 0;
 }
 
@@ -237,9 +251,8 @@ pump(struct cp_xmpp *x)
 {
     xmpp_run_once(x->ctx, 0);
     xmpp_run_once(x->ctx, 0);
-    if (x->write_ev && x->fd >= 0 &&
-        (xmpp_conn_is_connecting(x->conn) || xmpp_conn_send_queue_len(x->conn) > 0))
-        event_add(x->write_ev, NULL);
+    if (x->fd >= 0 && x->io_ev)
+        watch_fd(x, xmpp_conn_is_connecting(x->conn) || xmpp_conn_send_queue_len(x->conn) > 0);
 }
 
 static void
@@ -392,8 +405,8 @@ cp_xmpp_send(struct cp_xmpp *x, xmpp_stanza_t *stanza)
     if (!x->online)
         return false;
     xmpp_send(x->conn, stanza);
-    if (x->write_ev && x->fd >= 0)
-        event_add(x->write_ev, NULL);
+    if (x->fd >= 0 && x->io_ev)
+        watch_fd(x, true);
     return true;
 }
 

@@ -268,6 +268,11 @@ class Session:
             c.disconnect()
         try:
             self.loop.run_until_complete(asyncio.sleep(0.3))
+            # slixmpp leaves its filter tasks waiting: end them before the loop goes.
+            pending = [t for t in asyncio.all_tasks(self.loop) if not t.done()]
+            for t in pending:
+                t.cancel()
+            self.loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
         finally:
             self.loop.close()
 
