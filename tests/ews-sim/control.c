@@ -24,6 +24,27 @@
 static struct evconnlistener *listener;
 static char *unix_path;
 
+/* Open control connections, freed at shutdown even if their clients are still there. */
+struct client {
+    struct bufferevent *bev;
+    struct client *next;
+};
+static struct client *clients;
+
+static void
+client_free(struct bufferevent *bev)
+{
+    for (struct client **pp = &clients; *pp; pp = &(*pp)->next) {
+        if ((*pp)->bev == bev) {
+            struct client *c = *pp;
+            *pp = c->next;
+            free(c);
+            break;
+        }
+    }
+    bufferevent_free(bev);
+}
+
 struct args {
     char *v[MAX_TOKENS];
     int n;
@@ -604,13 +625,17 @@ on_event(struct bufferevent *bev, short what, void *arg)
 {
     (void)arg;
     if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR))
-        bufferevent_free(bev);
+        client_free(bev);
 }
 
 static void
 on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int len, void *arg)
 {
     struct bufferevent *bev = bufferevent_socket_new(g_sim.base, fd, BEV_OPT_CLOSE_ON_FREE);
+    struct client *c = sim_xcalloc(1, sizeof(*c));
+    c->bev = bev;
+    c->next = clients;
+    clients = c;
     (void)l;
     (void)sa;
     (void)len;
@@ -684,6 +709,8 @@ sim_scenario_load(const char *path)
 void
 sim_control_free(void)
 {
+    while (clients)
+        client_free(clients->bev);
     if (listener)
         evconnlistener_free(listener);
     if (unix_path) {

@@ -309,6 +309,12 @@ def test_moves_and_cas(sim):
     sim.ok('item add alice@example.com +2h +3h busy "Before move"')
     text = get_events(sim, sub, wm)
     check("CreatedEvent" in text, "events before the move: %s" % text)
+    prev = re.search(r"<t:PreviousWatermark>([^<]+)<", text).group(1)
+    wm2 = re.findall(r"<t:Watermark>([^<]+)<", text)[-1]
+    check(prev == wm and wm2 != wm, "watermarks do not chain: %s %s %s" % (wm, prev, wm2))
+    text = get_events(sim, sub, wm2)
+    check("StatusEvent" in text and re.search(r"<t:PreviousWatermark>([^<]+)<", text).group(1)
+          == wm2, "status after the last watermark: %s" % text)
     st, text = sim.post(envelope(
         "<m:GetEvents><m:SubscriptionId>%s</m:SubscriptionId><m:Watermark>%s</m:Watermark>"
         "</m:GetEvents>" % (sub, wm), **A), cas="cas2")
