@@ -58,6 +58,9 @@ bool ews_time_format(time_t t, char out[32], bool zulu);
  * EWS_E_TOO_LARGE. */
 int ews_xml_read(const char *body, size_t len, xmlDoc **doc, xmlNode **soap_body,
                  struct ews_error *err);
+/* The same safe parse for a document of any shape (autodiscover's POX answers): *doc
+ * (caller frees with xmlFreeDoc) or NULL and a negative code as above. */
+int ews_xml_read_any(const char *body, size_t len, xmlDoc **doc, struct ews_error *err);
 /* The soap:Header element of the envelope holding soap_body; NULL when absent. */
 xmlNode *ews_xml_header(xmlNode *soap_body);
 

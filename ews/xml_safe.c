@@ -104,10 +104,9 @@ check_envelope(xmlNode *root, xmlNode **soap_body, struct ews_error *err)
 }
 
 int
-ews_xml_read(const char *body, size_t len, xmlDoc **doc, xmlNode **soap_body, struct ews_error *err)
+ews_xml_read_any(const char *body, size_t len, xmlDoc **doc, struct ews_error *err)
 {
     *doc = NULL;
-    *soap_body = NULL;
     if (!body || len == 0) {
         ews_err_set(err, EWS_ERR_MALFORMED, NULL, "empty answer");
         return EWS_E_MALFORMED;
@@ -143,17 +142,29 @@ ews_xml_read(const char *body, size_t len, xmlDoc **doc, xmlNode **soap_body, st
         ews_err_set(err, EWS_ERR_MALFORMED, NULL, "document nested deeper than %d",
                     EWS_XML_MAX_DEPTH);
         rc = EWS_E_UNSAFE;
-    } else {
-        rc = check_envelope(xmlDocGetRootElement(d), soap_body, err);
     }
     xmlFreeParserCtxt(ctxt);
     if (rc) {
         xmlFreeDoc(d);
-        *soap_body = NULL;
         return rc;
     }
     *doc = d;
     return 0;
+}
+
+int
+ews_xml_read(const char *body, size_t len, xmlDoc **doc, xmlNode **soap_body, struct ews_error *err)
+{
+    *soap_body = NULL;
+    int rc = ews_xml_read_any(body, len, doc, err);
+    if (rc)
+        return rc;
+    rc = check_envelope(xmlDocGetRootElement(*doc), soap_body, err);
+    if (rc) {
+        xmlFreeDoc(*doc);
+        *doc = NULL;
+    }
+    return rc;
 }
 
 xmlNode *

@@ -8,6 +8,7 @@
 #include <sys/mman.h>
 
 #include "ews_xml.h"
+#include "ews_xml_int.h"
 #include "test_parse_fixture.h"
 
 #define ENV_OPEN                                                                                   \
@@ -180,4 +181,24 @@ Test(safe, not_an_envelope)
                             "garbage", "<a><b></a>"};
     for (int i = 0; i < 5; i++)
         expect_refused_everywhere(bodies[i], strlen(bodies[i]), EWS_E_MALFORMED);
+}
+
+Test(safe, any_shape_reader_for_autodiscover)
+{
+    const char pox[] = "<?xml version='1.0'?><Autodiscover "
+                       "xmlns='http://schemas.microsoft.com/exchange/autodiscover/responseschema/"
+                       "2006'><Response/></Autodiscover>";
+    xmlDoc *doc;
+    struct ews_error err;
+    cr_assert_eq(ews_xml_read_any(pox, sizeof pox - 1, &doc, &err), 0);
+    cr_expect_str_eq((const char *)xmlDocGetRootElement(doc)->name, "Autodiscover");
+    xmlFreeDoc(doc);
+    const char xxe[] = "<?xml version='1.0'?><!DOCTYPE a [<!ENTITY x SYSTEM "
+                       "'file:///etc/passwd'>]><Autodiscover>&x;</Autodiscover>";
+    cr_expect_eq(ews_xml_read_any(xxe, sizeof xxe - 1, &doc, &err), EWS_E_UNSAFE);
+    cr_expect_null(doc);
+    size_t len;
+    char *b = nested(100000, &len);
+    cr_expect_eq(ews_xml_read_any(b, len, &doc, &err), EWS_E_UNSAFE);
+    free(b);
 }
