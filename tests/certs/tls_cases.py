@@ -307,6 +307,77 @@ def run_import(tmp, pki):
     check(leaf not in listed(cfg), "the CA-signed leaf never entered any store")
 
 
+def run_fetch(tmp, pki):
+    cfg = os.path.join(tmp, "fetch.conf")
+    write_config(cfg, os.path.join(tmp, "fetch-trust"))
+    tool(cfg, "add", os.path.join(pki, "ca.pem"))
+    for leaf, chain, weak, want in (
+            ("leaf-ip6", "chain-inter.pem", False, ["SAN IP: ::1", "key: RSA 2048 bits",
+                                                     "signature: sha256WithRSAEncryption"]),
+            ("leaf-ip4", "chain-inter.pem", False, ["SAN IP: 127.0.0.1"]),
+            ("leaf-wild", "chain-inter.pem", False, ["SAN DNS: *.exchange.test"]),
+            ("leaf-rsa1024", "chain-inter.pem", True, ["key: RSA 1024 bits"]),
+            ("leaf-sha1", "chain-inter.pem", True, ["signature: sha1WithRSAEncryption"]),
+            ("leaf-expired", "chain-inter.pem", False,
+             ["valid: 2020-01-01T00:00:00Z to 2021-01-01T00:00:00Z"]),
+            ("leaf-dns", None, False, ["certificate 2: missing: neither presented nor in the "
+                                       "trust store",
+                                       "    subject: CN=Calpresence Test Intermediate"])):
+        srv = SServer(pki, leaf, chain, weak=weak)
+        try:
+            rc, out, _ = tool(cfg, "fetch", "127.0.0.1:%d" % srv.port)
+        finally:
+            srv.stop()
+        fp = fingerprint(os.path.join(pki, leaf + ".pem"))
+        check(rc == 0 and "    sha256: " + fp in out,
+              "fetch %s: exit 0 and the SHA-256 fingerprint openssl computes" % leaf)
+        check("certificate 1 (server): presented by the server, not in the trust store" in out
+              and "    subject: CN=" in out and "    issuer: CN=Calpresence Test" in out,
+              "fetch %s: subject, issuer, where it comes from" % leaf)
+        for w in want:
+            check(w in out, "fetch %s: shows %r" % (leaf, w))
+        if chain:
+            check("not presented, found in the trust store: trusted" in out,
+                  "fetch %s: the root from the store is marked trusted" % leaf)
+
+
+def run_prompt(tmp, pki):
+    """import on a terminal asks for each CA certificate: yes to the first, no to the next."""
+    import pty
+    cfg = os.path.join(tmp, "prompt.conf")
+    write_config(cfg, os.path.join(tmp, "prompt-trust"))
+    srv = SServer(pki, "leaf-dns", "chain-full.pem")
+    try:
+        pid, fd = pty.fork()
+        if pid == 0:
+            os.execv(TOOL, [TOOL, "-c", cfg, "import", "127.0.0.1:%d" % srv.port,
+                            "--name", "exchange.test"])
+        out = b""
+        answers = [b"y\n", b"n\n"]
+        end = time.monotonic() + 60
+        while time.monotonic() < end:
+            try:
+                chunk = os.read(fd, 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            out += chunk
+            if answers and out.count(b"[y/N]") > 2 - len(answers):
+                os.write(fd, answers.pop(0))
+        _, status = os.waitpid(pid, 0)
+        os.close(fd)
+    finally:
+        srv.stop()
+    text = out.decode(errors="replace")
+    check(text.count("[y/N]") == 2, "import on a terminal asks twice (intermediate and root)")
+    check("imported: 1 certificate" in text, "one yes, one no: one certificate imported")
+    check(listed(cfg) == {fingerprint(os.path.join(pki, "inter.pem"))},
+          "the accepted one (the intermediate) is trusted, the refused root is not")
+    check(os.WEXITSTATUS(status) == 0 and "status: verified" in text,
+          "the intermediate alone is enough: verified")
+
+
 def hashed(trust):
     return sorted(n for n in os.listdir(trust) if re.fullmatch(r"[0-9a-f]{8}\.[0-9]+", n))
 
@@ -369,6 +440,8 @@ def main():
         subprocess.run(["sh", GEN, pki], check=True, stdout=subprocess.DEVNULL)
         run_cases(tmp, pki)
         run_import(tmp, pki)
+        run_fetch(tmp, pki)
+        run_prompt(tmp, pki)
         run_store(tmp, pki)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
