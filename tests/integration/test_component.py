@@ -184,6 +184,29 @@ class ComponentTest(unittest.TestCase):
                               what="unavailable at shutdown")
         self.assertIn("sent unavailable to 1 subscriptions", self.component.log())
 
+    def test_sighup_reload(self):
+        self.start()
+        with open(self.component.conf) as f:
+            original = f.read()
+        # A broken file changes nothing and says where it is broken.
+        with open(self.component.conf, "a") as f:
+            f.write("\n[calendar]\nspread = 99\n")
+        self.component.signal(signal.SIGHUP)
+        self.component.wait_log(r"reload refused, running configuration kept .*calpresence\.conf:\d+: ")
+        # A live key is applied, a restart-only key is reported as such.
+        changed = original.replace("reconnect_max = 2", "reconnect_max = 5").replace(
+            f"server_port = {self.prosody.component_port}",
+            f"server_port = {self.prosody.component_port + 1}")
+        with open(self.component.conf, "w") as f:
+            f.write(changed)
+        self.component.signal(signal.SIGHUP)
+        self.component.wait_log(r"\[component\] reconnect_max changed: applied")
+        self.component.wait_log(r"\[component\] server_port changed: takes effect only after a restart")
+        self.component.wait_log(r"reloaded .* \(1 change\(s\) need a restart\)")
+        alice = self.session.client("alice")
+        self.assertEqual(self.session.iq(alice, h.COMPONENT, "<ping xmlns='urn:xmpp:ping'/>")["type"],
+                         "result", "still connected on the old port")
+
     def test_validate_only(self):
         ok = subprocess.run([h.CALPRESENCE, "-c", self.component.conf, "-n"],
                             capture_output=True, text=True)
