@@ -454,6 +454,7 @@ on_req_done(void *ud, const struct ews_http_result *r)
         record_info(c, idx, r->body, r->len);
     if (rc == 0) {
         rc = ews_op_parse(op, req, r->body, r->len, &err);
+        err.http_status = (int)r->status;
         if (rc == 1) {
             LIST_REMOVE(req, op_link);
             free(req->body);
@@ -469,7 +470,7 @@ on_req_done(void *ud, const struct ews_http_result *r)
     if (rc < 0 && err.cls == EWS_ERR_SERVER_DOWN)
         server_failed(c, idx, err.message);
     if (rc < 0)
-        ews_logf(c, EWS_LOG_WARN, "ews: %s: %s failed on %s (%s %s: %s)", op->mailbox, req->action,
+        ews_logf(c, EWS_LOG_WARN, "%s: %s failed on %s (%s %s: %s)", op->mailbox, req->action,
                  c->pool.servers[idx].url, ews_error_class_name(err.cls), err.code, err.message);
     ews_op_finish(op, rc, &err);
     ews_client_dispatch(c, idx);

@@ -16,6 +16,7 @@ The first path segment picks the behaviour, e.g. https://127.0.0.1:P/basic/EWS/E
   busyinN   first request: HTTP 200 ErrorInternalServerError wrapping ErrorServerBusy (N ms)
   h503      first request: HTTP 503 Retry-After: 1, then normal
   cal       FindItem over a calendar of 12 one-hour items, cut at MaxEntriesReturned
+  calnow    the same calendar from the next full hour on
   stream    GetStreamingEvents: heartbeat, an event frame, Closed, in separate chunks
   subfail   Subscribe answers ErrorSubscriptionNotFound
 Autodiscover (by Host header): example.test and autodiscover.example.test, redir.test (only the
@@ -89,6 +90,8 @@ def busy_inner(ms):
 
 
 CAL_BASE = 1795420800  # 2026-11-23T00:00:00Z: twelve items, one an hour from here
+# Mode calnow: the same twelve items from the next full hour on (the tool asks from "now").
+CAL_NOW = (int(time.time()) // 3600 + 1) * 3600
 
 
 def iso(t):
@@ -100,14 +103,14 @@ def parse_iso(s):
     return calendar.timegm(time.strptime(s[:19], "%Y-%m-%dT%H:%M:%S"))
 
 
-def finditem(body):
+def finditem(body, base):
     start = parse_iso(re.search(r'StartDate="([^"]+)"', body).group(1))
     end = parse_iso(re.search(r'EndDate="([^"]+)"', body).group(1))
     m = re.search(r'MaxEntriesReturned="(\d+)"', body)
     cap = int(m.group(1)) if m else 1000
     items = []
     for i in range(12):
-        s, e = CAL_BASE + i * 3600, CAL_BASE + i * 3600 + 2700
+        s, e = base + i * 3600, base + i * 3600 + 2700
         if s < end and e > start:
             items.append((i, s, e))
     cut = len(items) > cap
@@ -122,7 +125,19 @@ def finditem(body):
                     % (len(items), "false" if cut else "true", xml))
 
 
-def answer_for(action, body):
+def availability(body):
+    n = max(1, len(re.findall(r"<t:Address>", body)))
+    one = ('<FreeBusyResponse><ResponseMessage ResponseClass="Success"><ResponseCode>NoError'
+           '</ResponseCode></ResponseMessage><FreeBusyView><FreeBusyViewType xmlns="%s">FreeBusy'
+           '</FreeBusyViewType><CalendarEventArray xmlns="%s"><CalendarEvent><StartTime>%s'
+           '</StartTime><EndTime>%s</EndTime><BusyType>Busy</BusyType></CalendarEvent>'
+           '</CalendarEventArray></FreeBusyView></FreeBusyResponse>'
+           % (T, T, iso(CAL_NOW)[:-1], iso(CAL_NOW + 1800)[:-1]))
+    return envelope('<GetUserAvailabilityResponse xmlns="%s"><FreeBusyResponseArray>%s'
+                    '</FreeBusyResponseArray></GetUserAvailabilityResponse>' % (M, one * n))
+
+
+def answer_for(action, body, mode):
     if action == "GetFolder":
         return response("GetFolder", '<m:Folders><t:CalendarFolder><t:FolderId Id="CAL-1" '
                         'ChangeKey="CK"/><t:DisplayName>Calendar</t:DisplayName>'
@@ -133,7 +148,9 @@ def answer_for(action, body):
     if action == "Unsubscribe":
         return response("Unsubscribe", "")
     if action == "FindItem":
-        return finditem(body)
+        return finditem(body, CAL_NOW if mode == "calnow" else CAL_BASE)
+    if action == "GetUserAvailability":
+        return availability(body)
     if action == "GetEvents":
         return response("GetEvents", '<m:Notification><t:SubscriptionId>SUB-1</t:SubscriptionId>'
                         '<t:PreviousWatermark>WM-1</t:PreviousWatermark><t:MoreEvents>false'
@@ -331,7 +348,7 @@ class Handler(BaseHTTPRequestHandler):
                                            code="ErrorSubscriptionNotFound"))
         if mode == "stream" and action == "GetStreamingEvents":
             return self.stream()
-        text = answer_for(action, body)
+        text = answer_for(action, body, mode)
         if text is None:
             return self.send(400)
         self.send(200, text)
