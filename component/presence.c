@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "daemon.h"
+#include "error.h"
 #include "jid.h"
 #include "log.h"
 #include "store.h"
@@ -29,6 +30,18 @@ cp_cal_state_name(enum cp_cal_state state)
         break;
     }
     return "unavailable";
+}
+
+int
+cp_presence_calendar_owner(const struct cp_config *cfg, const char *cal_bare, char *out,
+                           size_t outlen)
+{
+    char local[JID_MAX], domain[JID_MAX];
+    if (cp_jid_user_from_calendar(cal_bare, cfg->domains.items[0], cfg->jid, out, outlen) != 0 ||
+        cp_jid_split(out, local, sizeof(local), domain, sizeof(domain)) != 0 ||
+        !cp_config_serves_domain(cfg, domain))
+        return CP_EINVAL;
+    return CP_OK;
 }
 
 static void
@@ -176,8 +189,7 @@ cp_presence_on_stanza(xmpp_conn_t *conn, xmpp_stanza_t *stanza, void *ud)
         send_error(d, stanza, "auth", "forbidden", "this service serves other domains only");
         return 1;
     }
-    if (cp_jid_user_from_calendar(to_bare, d->cfg->domains.items[0], d->cfg->jid, user,
-                                  sizeof(user)) != 0) {
+    if (cp_presence_calendar_owner(d->cfg, to_bare, user, sizeof(user)) != 0) {
         send_error(d, stanza, "cancel", "item-not-found", "no such calendar");
         return 1;
     }

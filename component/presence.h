@@ -32,6 +32,11 @@ struct cp_cal_presence {
 
 const char *cp_cal_state_name(enum cp_cal_state state);
 
+/* The owner of calendar JID CAL_BARE: decodes it and checks that the owner's domain is served.
+ * Returns 0 with the owner's bare JID in OUT, or CP_EINVAL (no such calendar here). */
+int cp_presence_calendar_owner(const struct cp_config *cfg, const char *cal_bare, char *out,
+                               size_t outlen);
+
 /* Builds the presence stanza FROM (calendar JID) -> TO for P. Caller releases it. */
 xmpp_stanza_t *cp_presence_build(xmpp_ctx_t *ctx, const struct cp_config *cfg, const char *from,
                                  const char *to, const struct cp_cal_presence *p);

@@ -249,8 +249,7 @@ on_iq(xmpp_conn_t *conn, xmpp_stanza_t *iq, void *ud)
         return 1;
     }
     if (strcmp(to_bare, d->cfg->jid) != 0 &&
-        cp_jid_user_from_calendar(to_bare, d->cfg->domains.items[0], d->cfg->jid, c.user,
-                                  sizeof(c.user)) != 0) {
+        cp_presence_calendar_owner(d->cfg, to_bare, c.user, sizeof(c.user)) != 0) {
         reply_error(&c, "cancel", "item-not-found", "no such calendar");
         return 1;
     }

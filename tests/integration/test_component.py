@@ -96,6 +96,17 @@ class ComponentTest(unittest.TestCase):
         err = [p for p in eve.presences if p["type"] == "error"][0]
         self.assertEqual(h.error_condition(err), "forbidden")
 
+        # A user of a served domain cannot reach calendars of users of other domains either.
+        bob = self.session.client("bob")
+        foreign_cal = f"eve\\40{h.OTHER_DOMAIN}@{h.COMPONENT}"
+        answer = self.session.iq(bob, foreign_cal, "<ping xmlns='urn:xmpp:ping'/>")
+        self.assertEqual(h.error_condition(answer), "item-not-found")
+        bob.send_presence(pto=foreign_cal, ptype="subscribe")
+        self.session.wait_for(lambda: any(p["type"] == "error" for p in bob.presences),
+                              what="presence error for a calendar of a domain not served")
+        err = [p for p in bob.presences if p["type"] == "error"][0]
+        self.assertEqual(h.error_condition(err), "item-not-found")
+
     def test_wrong_secret_exits_1(self):
         bad = h.Component(self.ws.dir, self.prosody, secret="not-the-secret")
         bad.start(wait_online=False)
