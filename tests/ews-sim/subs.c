@@ -173,8 +173,9 @@ sim_sub_write_notification(struct evbuffer *out, struct sim_sub *s, uint32_t max
                             "<t:ParentFolderId Id=\"%s\" ChangeKey=\"AQAAAA==\"/></t:%s>",
                             event_names[e->type], wm, ts, id, ck, fid, event_names[e->type]);
     }
+    s->sent_wm = n ? s->q[n - 1].wm : g_sim.mailboxes[s->mailbox].seq;
     if (n == 0) {
-        sim_watermark(s->mailbox, g_sim.mailboxes[s->mailbox].seq, wm);
+        sim_watermark(s->mailbox, s->sent_wm, wm);
         evbuffer_add_printf(out, "<t:StatusEvent><t:Watermark>%s</t:Watermark></t:StatusEvent>",
                             wm);
     }
@@ -182,16 +183,19 @@ sim_sub_write_notification(struct evbuffer *out, struct sim_sub *s, uint32_t max
     return n;
 }
 
+/* Drops the first n queued events. */
+static void
+sub_pop(struct sim_sub *s, uint32_t n)
+{
+    memmove(s->q, s->q + n, (s->nq - n) * sizeof(*s->q));
+    s->nq -= n;
+}
+
 void
 sim_sub_consume(struct sim_sub *s, uint32_t n)
 {
-    if (n == 0) {
-        s->last_wm = g_sim.mailboxes[s->mailbox].seq;
-        return;
-    }
-    s->last_wm = s->q[n - 1].wm;
-    memmove(s->q, s->q + n, (s->nq - n) * sizeof(*s->q));
-    s->nq -= n;
+    sub_pop(s, n);
+    s->last_wm = s->sent_wm;
 }
 
 static void
@@ -414,8 +418,9 @@ sim_op_getevents(struct sim_req *r, struct evbuffer *out)
         uint32_t acked = 0, n;
         while (acked < s->nq && s->q[acked].wm <= seq)
             acked++;
-        sim_sub_consume(s, acked);
-        if (seq > s->last_wm)
+        sub_pop(s, acked);
+        /* the client's watermark is where the next notification starts from */
+        if (seq <= g_sim.mailboxes[s->mailbox].seq)
             s->last_wm = seq;
         sim_msg_ok(out, "GetEventsResponseMessage");
         n = sim_sub_write_notification(out, s, 100, "m");

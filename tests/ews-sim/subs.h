@@ -24,6 +24,7 @@ struct sim_sub {
     int cas, version;
     uint32_t mailbox, account, generation;
     uint64_t last_wm; /* the PreviousWatermark of the next notification */
+    uint64_t sent_wm; /* the last watermark in the notification written last */
     struct sim_evrec *q;
     uint32_t nq, capq;
     struct sim_sub *mbx_next;
@@ -44,7 +45,8 @@ void sim_sub_delete(struct sim_sub *s);
  * returns how many events it wrote. Nothing is dequeued. */
 uint32_t sim_sub_write_notification(struct evbuffer *out, struct sim_sub *s, uint32_t max,
                                     const char *prefix);
-/* Drops the first n queued events: the client has them. */
+/* The notification written last reached the client: drops its n events and moves the
+ * PreviousWatermark on to its last watermark (that of a StatusEvent when n is 0). */
 void sim_sub_consume(struct sim_sub *s, uint32_t n);
 double sim_scaled(double seconds);
 
