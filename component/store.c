@@ -18,6 +18,7 @@
 #define STORE_BUSY_TIMEOUT_MS 5000
 
 static int store_create_file(const char *path);
+static sqlite3_stmt *store_one_row(struct cp_store *store, const char *sql, const char *what);
 static int store_configure(struct cp_store *store);
 static int store_read_version(struct cp_store *store, int *version);
 static int store_migrate(struct cp_store *store);
@@ -49,8 +50,9 @@ store_create_file(const char *path)
 {
     int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
     if (fd < 0) {
-        cp_log_error("store", "%s: cannot open the database file (%s)", path, strerror(errno));
-        return errno == EACCES ? CP_EPERM : CP_EIO;
+        int err = errno;
+        cp_log_error("store", "%s: cannot open the database file (%s)", path, strerror(err));
+        return err == EACCES ? CP_EPERM : CP_EIO;
     }
     struct stat st;
     int rc = 0;
@@ -70,23 +72,31 @@ store_create_file(const char *path)
     return rc;
 }
 
+/* Prepares SQL and steps it to its first row. Returns the statement (the caller finalizes it),
+ * or NULL with WHAT logged. */
+static sqlite3_stmt *
+store_one_row(struct cp_store *store, const char *sql, const char *what)
+{
+    sqlite3_stmt *stmt = NULL;
+    if (sqlite3_prepare_v2(store->db, sql, -1, &stmt, NULL) != SQLITE_OK ||
+        sqlite3_step(stmt) != SQLITE_ROW) {
+        cp_store_fail(store, NULL, what);
+        sqlite3_finalize(stmt);
+        return NULL;
+    }
+    return stmt;
+}
+
 /* WAL so that readers never block the writer and a commit is one append; FULL so that a
  * committed transaction is on disk when COMMIT returns; foreign keys for ews_subscriptions. */
 static int
 store_configure(struct cp_store *store)
 {
     sqlite3_busy_timeout(store->db, STORE_BUSY_TIMEOUT_MS);
-    sqlite3_stmt *stmt = NULL;
-    if (sqlite3_prepare_v2(store->db, "PRAGMA journal_mode = WAL", -1, &stmt, NULL) != SQLITE_OK) {
-        cp_store_fail(store, NULL, "cannot open the database");
+    sqlite3_stmt *stmt =
+        store_one_row(store, "PRAGMA journal_mode = WAL", "cannot open the database");
+    if (!stmt)
         return CP_EIO;
-    }
-    int rc = sqlite3_step(stmt);
-    if (rc != SQLITE_ROW) {
-        cp_store_fail(store, NULL, "cannot open the database");
-        sqlite3_finalize(stmt);
-        return CP_EIO;
-    }
     const char *mode = (const char *)sqlite3_column_text(stmt, 0);
     bool wal = mode && strcmp(mode, "wal") == 0;
     if (!wal)
@@ -106,17 +116,10 @@ store_configure(struct cp_store *store)
 static int
 store_read_version(struct cp_store *store, int *version)
 {
-    sqlite3_stmt *stmt = NULL;
-    if (sqlite3_prepare_v2(store->db, "PRAGMA user_version", -1, &stmt, NULL) != SQLITE_OK) {
-        cp_store_fail(store, NULL, "cannot read the schema version");
+    sqlite3_stmt *stmt =
+        store_one_row(store, "PRAGMA user_version", "cannot read the schema version");
+    if (!stmt)
         return CP_EIO;
-    }
-    int rc = sqlite3_step(stmt);
-    if (rc != SQLITE_ROW) {
-        cp_store_fail(store, NULL, "cannot read the schema version");
-        sqlite3_finalize(stmt);
-        return CP_EIO;
-    }
     *version = sqlite3_column_int(stmt, 0);
     sqlite3_finalize(stmt);
     return 0;

@@ -14,6 +14,7 @@ static int user_enable_one(struct cp_store *store, const char *jid, const char *
                            int64_t now, const char *what);
 static int user_disable_one(struct cp_store *store, const char *jid, int64_t now, const char *what,
                             bool *found);
+static bool jids_valid(const char *const *jids, size_t n);
 static char *like_pattern(const char *filter);
 static int users_walk(struct cp_store *store, sqlite3_stmt *stmt, const char *what,
                       cp_store_user_cb cb, void *ud);
@@ -109,15 +110,24 @@ cp_store_user_enable(struct cp_store *store, const char *jid, const char *mailbo
     return user_enable_one(store, jid, mailbox, cp_store_now(), "cannot enable the user");
 }
 
+/* A batch is checked whole before anything is written, so that a bad entry changes nothing. */
+static bool
+jids_valid(const char *const *jids, size_t n)
+{
+    if (n > 0 && !jids)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!jids[i])
+            return false;
+    return true;
+}
+
 int
 cp_store_users_enable_batch(struct cp_store *store, const char *const *jids,
                             const char *const *mailboxes, size_t n)
 {
-    if (!store || (n > 0 && !jids))
+    if (!store || !jids_valid(jids, n))
         return cp_store_invalid(__func__, NULL);
-    for (size_t i = 0; i < n; i++)
-        if (!jids[i])
-            return cp_store_invalid(__func__, NULL);
     if (n == 0)
         return 0;
     char what[96];
@@ -168,11 +178,8 @@ cp_store_users_disable_batch(struct cp_store *store, const char *const *jids, si
 {
     if (missing)
         *missing = 0;
-    if (!store || (n > 0 && !jids))
+    if (!store || !jids_valid(jids, n))
         return cp_store_invalid(__func__, NULL);
-    for (size_t i = 0; i < n; i++)
-        if (!jids[i])
-            return cp_store_invalid(__func__, NULL);
     if (n == 0)
         return 0;
     char what[96];
