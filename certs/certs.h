@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <time.h>
 
+#include <openssl/ssl.h>
 #include <openssl/x509.h>
 
 enum cert_err {
@@ -193,6 +194,13 @@ void cert_report_print_chain(const struct cert_report *r, FILE *out);
 
 /* Writes the warnings and the final "status: TOKEN" and "reason: ..." lines to OUT. */
 void cert_report_print_status(const struct cert_report *r, FILE *out);
+
+/* For the EWS transport (libcurl's CURLOPT_SSL_CTX_FUNCTION): with REFUSE_WEAK false, lets
+ * CTX accept what this library accepts with a warning (SHA-1 signatures, RSA 1024-bit keys,
+ * TLS 1.0/1.1) by lowering its OpenSSL security level to 0, for connections made with CTX
+ * only; verification itself stays on. With REFUSE_WEAK true CTX is left as it is (Debian's
+ * level 2 refuses them). Returns true when it lowered the level, so the caller can log it. */
+bool cert_ssl_ctx_apply_policy(SSL_CTX *ctx, bool refuse_weak);
 
 /* ---- import ---- */
 

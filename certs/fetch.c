@@ -164,6 +164,18 @@ connect_host(const char *host, int port, long long deadline, char *err, size_t e
     return fd;
 }
 
+bool
+cert_ssl_ctx_apply_policy(SSL_CTX *ctx, bool refuse_weak)
+{
+    if (refuse_weak)
+        return false;
+    /* The cipher string's @SECLEVEL overrides the level Debian's openssl.cnf sets. */
+    SSL_CTX_set_cipher_list(ctx, "DEFAULT:@SECLEVEL=0");
+    SSL_CTX_set_security_level(ctx, 0);
+    SSL_CTX_set_min_proto_version(ctx, TLS1_VERSION);
+    return true;
+}
+
 int
 cert_probe_tcp(const char *host, int port, int timeout, char *err, size_t errlen)
 {
@@ -203,11 +215,8 @@ handshake(int fd, const char *sni, bool lowered, long long deadline, SSL **out, 
         return HS_TLS_ERROR;
     }
     SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
-    if (lowered) {
-        SSL_CTX_set_security_level(ctx, 0);
-        SSL_CTX_set_min_proto_version(ctx, TLS1_VERSION);
-        SSL_CTX_set_cipher_list(ctx, "DEFAULT:@SECLEVEL=0");
-    }
+    if (lowered)
+        cert_ssl_ctx_apply_policy(ctx, false);
     ssl = SSL_new(ctx);
     if (ssl == NULL || !SSL_set_fd(ssl, fd) ||
         (sni != NULL && !SSL_set_tlsext_host_name(ssl, sni))) {

@@ -238,3 +238,19 @@ Test(verify, import_adds_only_the_missing_ca)
     X509_free(leaf);
     EVP_PKEY_free(inter_key);
 }
+
+Test(policy, lowers_the_level_only_when_weak_is_accepted)
+{
+    SSL_CTX *warn = SSL_CTX_new(TLS_client_method());
+    SSL_CTX *refuse = SSL_CTX_new(TLS_client_method());
+    int before = SSL_CTX_get_security_level(refuse);
+
+    cr_assert(warn != NULL && refuse != NULL);
+    cr_assert(cert_ssl_ctx_apply_policy(warn, false));
+    cr_assert_eq(SSL_CTX_get_security_level(warn), 0);
+    cr_assert_eq(SSL_CTX_get_min_proto_version(warn), TLS1_VERSION);
+    cr_assert_not(cert_ssl_ctx_apply_policy(refuse, true));
+    cr_assert_eq(SSL_CTX_get_security_level(refuse), before);
+    SSL_CTX_free(warn);
+    SSL_CTX_free(refuse);
+}
