@@ -97,10 +97,8 @@ run_line(const char *line)
 static void
 shutdown_all(void)
 {
-    for (int i = 0; i < g_sim.ncas; i++) {
+    for (int i = 0; i < g_sim.ncas; i++)
         sim_cas_stop(i);
-        free(g_sim.cas[i].name);
-    }
     sim_subs_free_all();
     sim_control_free();
     sim_store_free();
@@ -257,8 +255,7 @@ out_free:
     shutdown_all();
 out:
     free(lines);
-    if (rc != 0 || !g_sim.base)
-        for (int i = 0; i < g_sim.ncas && !g_sim.base; i++)
-            free(g_sim.cas[i].name);
+    for (int i = 0; i < g_sim.ncas; i++)
+        free(g_sim.cas[i].name);
     return rc;
 }

@@ -107,8 +107,6 @@ struct sim_counters {
         anchor_mismatch; /* impersonated requests without a right X-AnchorMailbox */
 };
 
-struct sim_ssl_ctx;
-
 struct sim {
     struct event_base *base;
     SSL_CTX *ssl;
@@ -173,7 +171,6 @@ struct sim_map *sim_map_new(void);
 void sim_map_free(struct sim_map *m);
 void sim_map_put(struct sim_map *m, const char *key, uint32_t val);
 uint32_t sim_map_get(const struct sim_map *m, const char *key);
-void sim_map_del(struct sim_map *m, const char *key);
 
 /* ---- store.c ---- */
 uint32_t sim_account_add(const char *name, const char *password);

@@ -212,14 +212,12 @@ sim_mono(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-/* Open addressing, linear probing; deleted slots keep a tombstone. */
+/* Open addressing with linear probing; keys are never removed (mailboxes are not deleted). */
 struct sim_map {
     char **keys;
     uint32_t *vals;
     size_t cap, used;
 };
-
-static char tombstone[1];
 
 static uint64_t
 hash_str(const char *s)
@@ -247,11 +245,19 @@ sim_map_free(struct sim_map *m)
     if (!m)
         return;
     for (size_t i = 0; i < m->cap; i++)
-        if (m->keys[i] && m->keys[i] != tombstone)
-            free(m->keys[i]);
+        free(m->keys[i]);
     free(m->keys);
     free(m->vals);
     free(m);
+}
+
+static size_t
+map_slot(const struct sim_map *m, const char *key)
+{
+    size_t j = hash_str(key) & (m->cap - 1);
+    while (m->keys[j] && strcmp(m->keys[j], key) != 0)
+        j = (j + 1) & (m->cap - 1);
+    return j;
 }
 
 static void
@@ -263,15 +269,11 @@ map_grow(struct sim_map *m)
     m->cap *= 2;
     m->keys = sim_xcalloc(m->cap, sizeof(char *));
     m->vals = sim_xcalloc(m->cap, sizeof(uint32_t));
-    m->used = 0;
     for (size_t i = 0; i < cap; i++) {
-        if (keys[i] && keys[i] != tombstone) {
-            size_t j = hash_str(keys[i]) & (m->cap - 1);
-            while (m->keys[j])
-                j = (j + 1) & (m->cap - 1);
+        if (keys[i]) {
+            size_t j = map_slot(m, keys[i]);
             m->keys[j] = keys[i];
             m->vals[j] = vals[i];
-            m->used++;
         }
     }
     free(keys);
@@ -281,50 +283,22 @@ map_grow(struct sim_map *m)
 void
 sim_map_put(struct sim_map *m, const char *key, uint32_t val)
 {
-    size_t j, free_slot = SIZE_MAX;
+    size_t j;
     if ((m->used + 1) * 2 > m->cap)
         map_grow(m);
-    for (j = hash_str(key) & (m->cap - 1); m->keys[j]; j = (j + 1) & (m->cap - 1)) {
-        if (m->keys[j] == tombstone) {
-            if (free_slot == SIZE_MAX)
-                free_slot = j;
-        } else if (strcmp(m->keys[j], key) == 0) {
-            m->vals[j] = val;
-            return;
-        }
-    }
-    if (free_slot == SIZE_MAX) {
-        free_slot = j;
+    j = map_slot(m, key);
+    if (!m->keys[j]) {
+        m->keys[j] = sim_xstrdup(key);
         m->used++;
     }
-    m->keys[free_slot] = sim_xstrdup(key);
-    m->vals[free_slot] = val;
-}
-
-static size_t
-map_slot(const struct sim_map *m, const char *key)
-{
-    for (size_t j = hash_str(key) & (m->cap - 1); m->keys[j]; j = (j + 1) & (m->cap - 1))
-        if (m->keys[j] != tombstone && strcmp(m->keys[j], key) == 0)
-            return j;
-    return SIZE_MAX;
+    m->vals[j] = val;
 }
 
 uint32_t
 sim_map_get(const struct sim_map *m, const char *key)
 {
     size_t j = map_slot(m, key);
-    return j == SIZE_MAX ? SIM_NONE : m->vals[j];
-}
-
-void
-sim_map_del(struct sim_map *m, const char *key)
-{
-    size_t j = map_slot(m, key);
-    if (j == SIZE_MAX)
-        return;
-    free(m->keys[j]);
-    m->keys[j] = tombstone;
+    return m->keys[j] ? m->vals[j] : SIM_NONE;
 }
 
 /* Parses an XML document from the network. A DOCTYPE is refused before parsing (no entity
