@@ -658,8 +658,19 @@ Test(adhoc, rights_checked_at_every_stage)
 
 Test(adhoc, admin_may_run_user_nodes_too)
 {
+    xmpp_stanza_t *r;
+
     assert_completed_note(cmd(ADMIN, "enable", NULL, NULL, NULL), "info", "admin@" COMPONENT);
     assert_user("admin@example.com", true, NULL);
+    r = cmd(ADMIN, "status", NULL, NULL, NULL);
+    cr_assert_str_eq(field_of(r, "enabled"), "1");
+    cr_assert_str_eq(field_of(r, "mailbox"), "admin@corp.example.com");
+    xmpp_stanza_release(r);
+    assert_completed_note(
+        two_stage(ADMIN, "settings", "<field var='include_subject'><value>1</value></field>"),
+        "info", "saved");
+    assert_completed_note(cmd(ADMIN, "disable", NULL, NULL, NULL), "info", "is off");
+    assert_user("admin@example.com", false, NULL);
 }
 
 /* ---- admin nodes ---- */
