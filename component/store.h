@@ -37,7 +37,9 @@ struct cp_ews_sub {
 };
 
 /* Opens (creating when absent) the database at PATH and runs pending migrations.
- * Returns 0 and *OUT, or a negative cp_err (reason logged). Caller closes with cp_store_close. */
+ * Returns 0 and *OUT, or a negative cp_err (reason logged). Caller closes with cp_store_close.
+ * A new file is created with mode 0600; a database whose schema is newer than this program
+ * is refused with CP_EINVAL. */
 int cp_store_open(const char *path, struct cp_store **out);
 void cp_store_close(struct cp_store *store);
 
@@ -73,7 +75,8 @@ int cp_store_user_settings(struct cp_store *store, const char *jid,
 
 /* Calls CB for each user whose JID or mailbox contains FILTER (NULL or "" = all), in JID
  * order, at most MAX users (0 = no limit). USER is valid only during the call.
- * A non-zero return from CB stops the walk and is returned. */
+ * A non-zero return from CB stops the walk and is returned. FILTER is literal ('%', '_' and
+ * '\' match themselves) and ignores ASCII case. CB may call any store function. */
 typedef int (*cp_store_user_cb)(const struct cp_user *user, void *ud);
 int cp_store_users_each(struct cp_store *store, const char *filter, size_t max, cp_store_user_cb cb,
                         void *ud);
@@ -85,7 +88,8 @@ int cp_store_enabled_users_each(struct cp_store *store, cp_store_user_cb cb, voi
 /* Counts users; ENABLED_ONLY restricts to enabled ones. Returns >= 0 or CP_EIO. */
 long cp_store_users_count(struct cp_store *store, bool enabled_only);
 
-/* Subscribers (bare JIDs) of USER_JID's calendar JID. add is idempotent. */
+/* Subscribers (bare JIDs) of USER_JID's calendar JID. add and remove are idempotent (0 when
+ * already present / absent); USER_JID need not be a stored user. */
 int cp_store_subscriber_add(struct cp_store *store, const char *user_jid, const char *subscriber);
 int cp_store_subscriber_remove(struct cp_store *store, const char *user_jid,
                                const char *subscriber);
@@ -95,7 +99,9 @@ int cp_store_subscribers_each(struct cp_store *store, const char *user_jid,
                               cp_store_subscriber_cb cb, void *ud);
 long cp_store_subscribers_count(struct cp_store *store, const char *user_jid);
 
-/* Exchange subscription state of USER_JID. get returns CP_ENOTFOUND when none is stored. */
+/* Exchange subscription state of USER_JID. get returns CP_ENOTFOUND when none is stored;
+ * set returns CP_ENOTFOUND when USER_JID is not a stored user and stamps `updated` itself;
+ * clear is idempotent. */
 int cp_store_ews_sub_set(struct cp_store *store, const char *user_jid, const struct cp_ews_sub *sub);
 int cp_store_ews_sub_get(struct cp_store *store, const char *user_jid, struct cp_ews_sub *out);
 int cp_store_ews_sub_clear(struct cp_store *store, const char *user_jid);
