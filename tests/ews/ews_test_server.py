@@ -22,7 +22,8 @@ The first path segment picks the behaviour, e.g. https://127.0.0.1:P/basic/EWS/E
 Autodiscover (by Host header): example.test and autodiscover.example.test, redir.test (only the
 http redirect GET answers), see do_autodiscover.
 GET /stats/<mode> answers `count N`, `max_concurrent N`, `gap_ms N` (from the busy answer
-to the next request), `last_anchor`, `last_action`, `last_type`, `auth_rounds`.
+to the next request), `last_anchor`, `last_action`, `last_type`, `auth_rounds`, `connections`
+(TCP connections that carried requests of that mode).
 """
 import base64
 import hashlib
@@ -52,7 +53,8 @@ stats = {}
 def st(mode):
     return stats.setdefault(mode, {"count": 0, "inflight": 0, "max_concurrent": 0,
                                    "busy_sent": None, "gap_ms": -1, "last_anchor": "",
-                                   "last_action": "", "last_type": "", "auth_rounds": 0})
+                                   "last_action": "", "last_type": "", "auth_rounds": 0,
+                                   "connections": 0})
 
 
 def envelope(body, header=True):
@@ -257,7 +259,7 @@ class Handler(BaseHTTPRequestHandler):
             s = st(self.path[7:])
             text = "".join("%s %s\n" % (k, s[k]) for k in
                            ("count", "max_concurrent", "gap_ms", "last_anchor", "last_action",
-                            "last_type", "auth_rounds"))
+                            "last_type", "auth_rounds", "connections"))
             return self.send(200, text.encode(), [("Content-Type", "text/plain")])
         if self.path == "/autodiscover/autodiscover.xml" and host == "autodiscover.redir.test":
             st("ad-redirect")["count"] += 1
@@ -309,6 +311,10 @@ class Handler(BaseHTTPRequestHandler):
         with lock:
             s = st(mode)
             s["count"] += 1
+            # One handler object serves one TCP connection: count each once per mode.
+            if mode not in getattr(self, "modes_seen", ()):
+                self.modes_seen = getattr(self, "modes_seen", set()) | {mode}
+                s["connections"] += 1
             if s["busy_sent"] is not None and s["gap_ms"] < 0:
                 s["gap_ms"] = int((time.monotonic() - s["busy_sent"]) * 1000)
             s["last_anchor"] = self.headers.get("X-AnchorMailbox") or ""

@@ -130,6 +130,12 @@ Test(transport, basic_auth_and_headers)
     cr_expect_eq(st.info.major_build, 1544);
     cr_expect(st.healthy);
     cr_expect_str_eq(ews_client_server_of(c, "bob@example.test"), url);
+    for (int i = 2; i <= 3; i++) {
+        cr_assert_eq(ews_get_folder(c, "bob@example.test", on_folder, &r, NULL), 0);
+        cr_assert(run_until(base, &r.done, i, 30));
+    }
+    cr_expect_eq(tsrv_stat("basic", "count"), 3);
+    cr_expect_eq(tsrv_stat("basic", "connections"), 1, "keep-alive: one connection reused");
     ews_client_destroy(c);
 }
 
