@@ -279,16 +279,24 @@ on_domain_found(void *ud, const char *url, const struct ews_error *err)
     struct ews_req *req;
     struct ews_req *next;
     int idx = url != NULL ? ews_client_add_server(c, url) : EWS_E_INVAL;
+    char domain[sizeof(d->domain)];
     struct ews_error oom;
 
     ews_error_set(&oom, EWS_ERR_OTHER, 0, "", "cannot add %s to the pool", url ? url : "?");
+    snprintf(domain, sizeof(domain), "%s", d->domain);
     d->op = NULL;
     d->server = idx;
+    if (idx < 0) {
+        /* Unlinked first: a callback below may ask for the domain again, which must start a
+         * new discovery rather than wait for this finished one. */
+        *find_domain(c, domain) = d->next;
+        free(d);
+    }
     for (req = TAILQ_FIRST(&c->disco_wait); req != NULL; req = next) {
         const char *dom = domain_of(req->op->mailbox);
 
         next = TAILQ_NEXT(req, wait_link);
-        if (dom == NULL || strcasecmp(dom, d->domain) != 0)
+        if (dom == NULL || strcasecmp(dom, domain) != 0)
             continue;
         ews_discovery_unwait(c, req);
         if (idx >= 0 && ews_pool_pin(&c->pool, req->op->mailbox, (size_t)idx) == 0) {
@@ -301,12 +309,8 @@ on_domain_found(void *ud, const char *url, const struct ews_error *err)
         ews_op_finish(req->op, EWS_E_RESPONSE, err != NULL ? err : &oom);
         next = TAILQ_FIRST(&c->disco_wait);
     }
-    if (idx >= 0) {
+    if (idx >= 0)
         ews_client_dispatch(c, (size_t)idx);
-        return;
-    }
-    *find_domain(c, d->domain) = d->next;
-    free(d);
 }
 
 void

@@ -16,6 +16,7 @@
 #define EXIT_USAGE 2
 
 static void usage(FILE *out);
+static void read_token(const char *path);
 static int make_client(struct tool *t, bool dump);
 static void on_log(void *ud, int level, const char *area, const char *msg);
 static void on_dump(void *ud, const char *direction, const char *what, const char *body,
@@ -29,6 +30,8 @@ static void on_availability(void *ud, int rc, struct ews_availability *a,
 static void on_signal(evutil_socket_t sig, short events, void *arg);
 
 static const char *const *avail_names;
+/* The bearer token as read at start, only to cut it out of --dump output. */
+static char dump_token[4096];
 
 static void
 usage(FILE *out)
@@ -75,7 +78,7 @@ on_log(void *ud, int level, const char *area, const char *msg)
 static void
 print_cut(FILE *out, const char *text, size_t len, const struct cp_config *cfg)
 {
-    const char *secrets[2] = {cfg->password, NULL};
+    const char *secrets[2] = {cfg->password, dump_token[0] != '\0' ? dump_token : NULL};
     size_t i = 0;
 
     while (i < len) {
@@ -104,6 +107,20 @@ on_dump(void *ud, const char *direction, const char *what, const char *body, siz
     fprintf(stderr, "--- %s %s\n", direction, what);
     print_cut(stderr, body, len, t->cfg);
     fputs("\n", stderr);
+}
+
+/* Keeps the token file's first line (trimmed) in dump_token; nothing when unreadable. */
+static void
+read_token(const char *path)
+{
+    FILE *f = path != NULL ? fopen(path, "r") : NULL;
+
+    if (f == NULL)
+        return;
+    if (fgets(dump_token, sizeof(dump_token), f) == NULL)
+        dump_token[0] = '\0';
+    dump_token[strcspn(dump_token, "\r\n \t")] = '\0';
+    fclose(f);
 }
 
 static int
@@ -145,6 +162,7 @@ make_client(struct tool *t, bool dump)
     if (dump) {
         ec.dump = on_dump;
         ec.dump_ud = t;
+        read_token(cfg->token_file);
     }
     if (ews_client_new(t->base, &ec, &t->client) != 0) {
         fprintf(stderr, "calpresence-ews: cannot create the EWS client (see the log above)\n");
