@@ -185,6 +185,8 @@ sim_op_streaming(struct sim_req *r, struct evbuffer *out)
             if (s && s->moved) {
                 code = "ErrorReadEventsFailed";
                 sim_sub_delete(s);
+            } else if (s && s->cas == r->cas && s->account != r->account) {
+                code = "ErrorSubscriptionAccessDenied";
             } else if (s && s->cas == r->cas && s->kind != SUB_STREAM) {
                 code = "ErrorInvalidSubscription";
             }
