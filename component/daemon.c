@@ -12,6 +12,7 @@
 #include "xmpp_service.h"
 
 #define HOUSEKEEPING_S 30
+#define PUBLISH_BATCH 200 /* users whose presence is republished per loop turn */
 
 /* ---- hooks for the ad-hoc commands ---- */
 
@@ -23,9 +24,18 @@ hook_config(void *ud)
 }
 
 static void
-hook_user_changed(void *ud, const char *user_jid)
+publish_user(void *ud, const char *user_jid)
 {
     cp_presence_publish_user(ud, user_jid);
+}
+
+/* Deferred: users-enable may change 10,000 users in one command (publish_queue.h). */
+static void
+hook_user_changed(void *ud, const char *user_jid)
+{
+    struct cp_daemon *d = ud;
+    if (cp_publish_queue_add(d->publish_queue, user_jid) != 0)
+        cp_log_warn("presence", "%s: out of memory queueing a presence update", user_jid);
 }
 
 static int
@@ -246,6 +256,7 @@ daemon_free(struct cp_daemon *d)
         event_free(d->housekeeping);
     cp_adhoc_free(d->adhoc);
     cp_gateway_free(d->gateway);
+    cp_publish_queue_free(d->publish_queue);
     cp_xmpp_free(d->xmpp);
     cp_store_close(d->store);
     cp_config_free(d->cfg);
@@ -279,12 +290,13 @@ cp_daemon_run(struct cp_config *cfg)
                          cfg->reconnect_max, &xmpp_events, &d);
     d.adhoc = cp_adhoc_new(d.store, &adhoc_ops, &d);
     d.gateway = cp_gateway_new(cfg->path);
+    d.publish_queue = cp_publish_queue_new(d.base, publish_user, &d, PUBLISH_BATCH);
     d.sig_term = evsignal_new(d.base, SIGTERM, on_terminate, &d);
     d.sig_int = evsignal_new(d.base, SIGINT, on_terminate, &d);
     d.sig_hup = evsignal_new(d.base, SIGHUP, on_hup, &d);
     d.housekeeping = event_new(d.base, -1, EV_PERSIST, on_housekeeping, &d);
-    if (!d.xmpp || !d.adhoc || !d.gateway || !d.sig_term || !d.sig_int || !d.sig_hup ||
-        !d.housekeeping) {
+    if (!d.xmpp || !d.adhoc || !d.gateway || !d.publish_queue || !d.sig_term || !d.sig_int ||
+        !d.sig_hup || !d.housekeeping) {
         cp_log_error("main", "out of memory at start-up");
         daemon_free(&d);
         return 1;

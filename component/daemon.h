@@ -9,6 +9,7 @@
 #include "adhoc.h"
 #include "config.h"
 #include "gateway.h"
+#include "publish_queue.h"
 #include "store.h"
 #include "xmpp_conn.h"
 
@@ -18,7 +19,8 @@ struct cp_daemon {
     struct cp_store *store;
     struct cp_xmpp *xmpp;
     struct cp_adhoc *adhoc;
-    struct cp_gateway *gateway; /* gateway-status runs off the loop */
+    struct cp_gateway *gateway;             /* gateway-status runs off the loop */
+    struct cp_publish_queue *publish_queue; /* users whose presence must be resent */
     struct event *sig_term;
     struct event *sig_int;
     struct event *sig_hup;
