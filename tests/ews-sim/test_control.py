@@ -177,6 +177,66 @@ def _try_post(sim, cas):
         return "closed"
 
 
+MALFORMED_OPS = [
+    "<m:FindItem/>",
+    "<m:FindItem><m:CalendarView/>%s</m:FindItem>" % CAL,
+    "<m:FindItem><m:CalendarView StartDate='x' EndDate='y'/><m:ParentFolderIds><t:FolderId/>"
+    "</m:ParentFolderIds></m:FindItem>",
+    "<m:FindItem><m:ParentFolderIds><t:DistinguishedFolderId Id='calendar'><t:Mailbox>"
+    "<t:EmailAddress>ghost@x</t:EmailAddress></t:Mailbox></t:DistinguishedFolderId>"
+    "</m:ParentFolderIds></m:FindItem>",
+    "<m:GetItem/>",
+    "<m:GetItem><m:ItemIds><t:ItemId/><t:ItemId Id=''/><t:ItemId Id='QVFNawAAAAAAAAAAAQAAAA=='/>"
+    "<t:ItemId Id='QVFNa/////////////////w=='/></m:ItemIds></m:GetItem>",
+    "<m:GetFolder/>",
+    "<m:GetFolder><m:FolderIds><t:DistinguishedFolderId/><t:FolderId Id='QVFGawAAAAAAAAAA'/>"
+    "<t:FolderId Id='QVFGa///////////'/></m:FolderIds></m:GetFolder>",
+    "<m:GetUserAvailabilityRequest/>",
+    "<m:GetUserAvailabilityRequest><m:MailboxDataArray><t:MailboxData/></m:MailboxDataArray>"
+    "<t:FreeBusyViewOptions><t:TimeWindow><t:StartTime>2026-01-01T00:00:00</t:StartTime>"
+    "<t:EndTime>2026-01-02T00:00:00</t:EndTime></t:TimeWindow><t:MergedFreeBusyIntervalInMinutes>"
+    "-5</t:MergedFreeBusyIntervalInMinutes><t:RequestedView>Merged</t:RequestedView>"
+    "</t:FreeBusyViewOptions></m:GetUserAvailabilityRequest>",
+    "<m:Subscribe/>",
+    "<m:Subscribe><m:PushSubscriptionRequest/></m:Subscribe>",
+    "<m:Subscribe><m:PushSubscriptionRequest><t:URL>http://:99999999/</t:URL>"
+    "</m:PushSubscriptionRequest></m:Subscribe>",
+    "<m:Subscribe><m:PullSubscriptionRequest><t:FolderIds><t:FolderId Id='!!'/></t:FolderIds>"
+    "<t:Watermark>!!</t:Watermark></m:PullSubscriptionRequest></m:Subscribe>",
+    "<m:GetEvents/>",
+    "<m:GetEvents><m:SubscriptionId>U1VCAP////////////////////8=</m:SubscriptionId></m:GetEvents>",
+    "<m:GetStreamingEvents/>",
+    "<m:GetStreamingEvents><m:SubscriptionIds>" + "<t:SubscriptionId>x</t:SubscriptionId>" * 250
+    + "</m:SubscriptionIds></m:GetStreamingEvents>",
+    "<m:Unsubscribe/>", "<m:ConvertId/>", "<m:ResolveNames/>",
+    "<m:ResolveNames><m:UnresolvedEntry/></m:ResolveNames>",
+    "<m:GetServerTimeZones><m:Ids><t:Id/></m:Ids></m:GetServerTimeZones>", "",
+]
+
+
+def test_malformed(sim):
+    """Requests with missing or absurd parts get a SOAP answer (200 or 500), never a crash."""
+    for op in MALFORMED_OPS:
+        for imp in (None, "alice@example.com"):
+            st, text = sim.post(envelope(op, impersonate=imp, version="Exchange2016"))
+            check(st in (200, 500) and "</s:Envelope>" in text, "%r: %d %s" % (op[:60], st, text))
+    for raw in ["", "garbage", "<a/>", "<" * 100000,
+                '<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"/>',
+                '<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Header>'
+                '<t:RequestServerVersion xmlns:t="http://schemas.microsoft.com/exchange/services/'
+                '2006/types"/><t:ExchangeImpersonation xmlns:t="http://schemas.microsoft.com/'
+                'exchange/services/2006/types"/></s:Header><s:Body><m:FindItem xmlns:m="http://'
+                'schemas.microsoft.com/exchange/services/2006/messages"/></s:Body></s:Envelope>']:
+        st, text = sim.post(raw)
+        check(st == 500 and "<s:Fault>" in text, "raw %r: %d" % (raw[:40], st))
+    for path in ("/autodiscover/autodiscover.xml", "/autodiscover/autodiscover.svc"):
+        for raw in ["", "x", "<a><EMailAddress/></a>", "<a><Users><User/></Users></a>"]:
+            st, _ = sim.post(raw, path=path)
+            check(st in (200, 500), "%s %r: %d" % (path, raw, st))
+    check(sim.control("ping") == ["ok"], "simulator alive after malformed requests")
+    print("malformed requests: ok")
+
+
 def test_auth(sim):
     c = sim.connection()
     c.request("POST", "/EWS/Exchange.asmx", body=envelope(view(), **A))
@@ -462,6 +522,7 @@ def main():
         test_throttling(sim)
         test_moves_and_cas(sim)
         test_streams_and_stops(sim)
+        test_malformed(sim)
     finally:
         rc, log = sim.stop()
         if rc != 0:
