@@ -76,6 +76,7 @@ copy_config(struct ews_client *c, const struct ews_config *cfg, char *why, size_
     c->timeout_s = cfg->timeout;
     c->max_pending = cfg->queue;
     c->probe_interval_s = cfg->probe_interval > 0 ? cfg->probe_interval : 10;
+    c->allow_weak_tls = cfg->allow_weak_tls;
     c->log = cfg->log;
     c->log_ud = cfg->log_ud;
     c->dump = cfg->dump;
@@ -361,6 +362,7 @@ start_req(struct ews_client *c, struct ews_req *req)
     hr.anchor_mailbox = c->imp != EWS_IMP_NONE ? op->mailbox : NULL;
     hr.timeout_s = c->timeout_s;
     hr.max_body = EWS_MAX_ANSWER;
+    hr.weak_tls = c->extra[req->server]->weak_tls;
     if (c->dump != NULL)
         c->dump(c->dump_ud, "request", hr.url, req->body, req->body_len);
     req->xfer = ews_http_start(c->http, &hr, NULL, on_req_done, req, why, sizeof(why));
@@ -448,6 +450,12 @@ on_req_done(void *ud, const struct ews_http_result *r)
         snprintf(status, sizeof(status), "HTTP %ld", r->status);
         c->dump(c->dump_ud, "response", status, r->body, r->len);
     }
+    if (ews_client_try_weak_tls(c, idx, r)) {
+        req->running = false;
+        ews_pool_enqueue(&c->pool, idx, &req->qn, true);
+        ews_client_dispatch(c, idx);
+        return;
+    }
     rc = classify_answer(c, req, r, &err);
     if (r->code == CURLE_OK && r->len > 0 &&
         (!c->extra[idx]->have_info || op->kind == OP_FOLDER || op->kind == OP_SUBSCRIBE))
@@ -474,6 +482,22 @@ on_req_done(void *ud, const struct ews_http_result *r)
                  c->pool.servers[idx].url, ews_error_class_name(err.cls), err.code, err.message);
     ews_op_finish(op, rc, &err);
     ews_client_dispatch(c, idx);
+}
+
+bool
+ews_client_try_weak_tls(struct ews_client *c, size_t idx, const struct ews_http_result *r)
+{
+    struct ews_server_extra *x = c->extra[idx];
+
+    if (!c->allow_weak_tls || x->weak_tls ||
+        (r->code != CURLE_SSL_CONNECT_ERROR && r->code != CURLE_PEER_FAILED_VERIFICATION))
+        return false;
+    x->weak_tls = true;
+    ews_logf(c, EWS_LOG_WARN,
+             "tls: %s: handshake failed at the default security level (%s); trying security "
+             "level 0 for this server (weak_certificates = warn)",
+             c->pool.servers[idx].url, r->error);
+    return true;
 }
 
 static void
@@ -532,6 +556,7 @@ on_probe_timer(evutil_socket_t fd, short events, void *arg)
     hr.body = body;
     hr.body_len = strlen(body);
     hr.soap_action = "GetFolder";
+    hr.weak_tls = x->weak_tls;
     hr.timeout_s = c->timeout_s;
     hr.max_body = EWS_MAX_ANSWER;
     x->probe_xfer = ews_http_start(c->http, &hr, NULL, on_probe_done, x, why, sizeof(why));
@@ -550,6 +575,10 @@ on_probe_done(void *ud, const struct ews_http_result *r)
     struct ews_error err;
 
     x->probe_xfer = NULL;
+    if (ews_client_try_weak_tls(c, x->idx, r)) {
+        on_probe_timer(-1, 0, x);
+        return;
+    }
     if (r->code == CURLE_OK && r->status != 401 &&
         ews_classify((int)r->status, r->body, r->len, &err) != EWS_ERR_SERVER_DOWN) {
         ews_pool_mark_up(&c->pool, x->idx);

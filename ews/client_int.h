@@ -84,6 +84,7 @@ struct ews_server_extra {
     struct ews_xfer *probe_xfer;
     struct ews_server_info info;
     bool have_info;
+    bool weak_tls; /* its handshake needed OpenSSL security level 0 */
 };
 
 struct ews_client {
@@ -92,6 +93,7 @@ struct ews_client {
     enum ews_server_version version;
     long timeout_s;
     int probe_interval_s;
+    bool allow_weak_tls;
     ews_log_fn log;
     void *log_ud;
     ews_dump_fn dump;
@@ -160,6 +162,10 @@ void ews_error_set(struct ews_error *err, enum ews_error_class cls, int http_sta
 
 /* Starts queued requests of server IDX while the pool allows. */
 void ews_client_dispatch(struct ews_client *c, size_t idx);
+
+/* True (and the server marked weak) when R failed in the TLS handshake of server IDX and
+ * weak_certificates allows a retry at security level 0; logged once per server. */
+bool ews_client_try_weak_tls(struct ews_client *c, size_t idx, const struct ews_http_result *r);
 
 /* Adds URL to the pool (or finds it); returns its index or a negative rc. */
 int ews_client_add_server(struct ews_client *c, const char *url);

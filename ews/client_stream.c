@@ -112,6 +112,7 @@ ews_get_streaming_events(struct ews_client *c, const char *anchor_mailbox,
     /* The server holds the answer open for the connection timeout, then closes it. */
     hr.timeout_s = (long)connection_timeout_min * 60 + c->timeout_s;
     hr.max_body = MAX_FRAME;
+    hr.weak_tls = c->extra[idx]->weak_tls;
     if (c->dump != NULL)
         c->dump(c->dump_ud, "request", hr.url, body, hr.body_len);
     op->stream_xfer = ews_http_start(c->http, &hr, on_data, on_done, op, why, sizeof(why));

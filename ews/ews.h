@@ -66,6 +66,10 @@ struct ews_config {
     size_t queue;          /* waiting requests at most, >= 1 */
     unsigned concurrency;  /* requests in flight per server, >= 1 */
     int probe_interval;    /* seconds between probes of a down server; 0 = 10 */
+    /* weak_certificates = warn: a server whose TLS handshake fails at OpenSSL's default
+     * security level (SHA-1 signatures, RSA 1024, TLS 1.0/1.1) is retried at level 0 for its
+     * connections only, and the log says so. Verification stays on. */
+    bool allow_weak_tls;
     ews_log_fn log;
     void *log_ud;
     ews_dump_fn dump; /* NULL = no dump */

@@ -158,6 +158,7 @@ make_client(struct tool *t, bool dump)
     ec.timeout = cfg->timeout;
     ec.queue = (size_t)cfg->queue;
     ec.concurrency = (unsigned)cfg->concurrency;
+    ec.allow_weak_tls = cfg->weak_certificates == CP_WEAK_WARN;
     ec.log = on_log;
     if (dump) {
         ec.dump = on_dump;

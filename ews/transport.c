@@ -8,6 +8,8 @@
 #include <strings.h>
 #include <sys/queue.h>
 
+#include "certs.h"
+
 struct ews_xfer {
     TAILQ_ENTRY(ews_xfer) link;
     struct ews_http *h;
@@ -50,6 +52,7 @@ static void finish_done(struct ews_http *h);
 static void xfer_free(struct ews_xfer *x);
 static size_t on_write(char *ptr, size_t size, size_t nmemb, void *userdata);
 static size_t on_header(char *ptr, size_t size, size_t nmemb, void *userdata);
+static CURLcode lower_seclevel(CURL *easy, void *ssl_ctx, void *ud);
 static struct curl_slist *build_headers(const struct ews_http_req *req, bool *oom);
 static struct curl_slist *add_header(struct curl_slist *l, const char *name, const char *value,
                                      bool *oom);
@@ -363,6 +366,16 @@ build_headers(const struct ews_http_req *req, bool *oom)
     return l;
 }
 
+/* The SSL_CTX of a weak_tls connection: security level 0 (certs/ decides what that means). */
+static CURLcode
+lower_seclevel(CURL *easy, void *ssl_ctx, void *ud)
+{
+    (void)easy;
+    (void)ud;
+    cert_ssl_ctx_apply_policy(ssl_ctx, false);
+    return CURLE_OK;
+}
+
 struct ews_xfer *
 ews_http_start(struct ews_http *h, const struct ews_http_req *req, ews_http_data_fn data,
                ews_http_done_fn done, void *ud, char *why, size_t whylen)
@@ -418,6 +431,12 @@ ews_http_start(struct ews_http *h, const struct ews_http_req *req, ews_http_data
     curl_easy_setopt(x->easy, CURLOPT_TCP_KEEPALIVE, 1L);
     /* NTLM and Negotiate authenticate a connection, which HTTP/2 multiplexing breaks. */
     curl_easy_setopt(x->easy, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
+    if (req->weak_tls) {
+        /* A different cipher string also keeps libcurl from sharing these connections with
+         * normal ones. */
+        curl_easy_setopt(x->easy, CURLOPT_SSL_CIPHER_LIST, "DEFAULT:@SECLEVEL=0");
+        curl_easy_setopt(x->easy, CURLOPT_SSL_CTX_FUNCTION, lower_seclevel);
+    }
     if (h->opts->connect_to != NULL)
         curl_easy_setopt(x->easy, CURLOPT_CONNECT_TO, h->opts->connect_to);
     if (req->body != NULL) {

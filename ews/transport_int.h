@@ -34,6 +34,7 @@ struct ews_http_req {
     size_t max_body; /* answers longer than this fail with CURLE_WRITE_ERROR, too_large set */
     bool no_auth;    /* the unauthenticated autodiscover redirect GET */
     bool allow_http; /* this request may use http:// (the autodiscover redirect GET) */
+    bool weak_tls;   /* OpenSSL security level 0 for this connection (weak_certificates) */
 };
 
 struct ews_http_result {

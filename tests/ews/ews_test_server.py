@@ -4,7 +4,9 @@
 Usage: ews_test_server.py DIR
 Makes a CA and a server certificate with the openssl CLI in DIR (fresh for every run), listens
 on 127.0.0.1 on free ports (one HTTPS, one plain HTTP for the autodiscover redirect GET), then
-prints one line `READY <https-port> <http-port> <ca.pem>` and serves until SIGTERM.
+prints one line `READY <https-port> <http-port> <ca.pem> <weak-https-port>` and serves until
+SIGTERM. The weak port presents an RSA 1024-bit certificate (OpenSSL's default security level
+refuses it; weak_certificates = warn accepts it at level 0).
 
 The first path segment picks the behaviour, e.g. https://127.0.0.1:P/basic/EWS/Exchange.asmx:
   open      no authentication          basic    Basic alice:secret
@@ -428,6 +430,10 @@ def make_certs(d):
                 "DNS:soap.test,DNS:autodiscover.soap.test\n")
     run("x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
         "-CAcreateserial", "-out", "server.pem", "-days", "2", "-extfile", "san.ext")
+    run("req", "-newkey", "rsa:1024", "-nodes", "-keyout", "weak.key", "-out", "weak.csr",
+        "-subj", "/CN=127.0.0.1")
+    run("x509", "-req", "-in", "weak.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+        "-CAcreateserial", "-out", "weak.pem", "-days", "2", "-extfile", "san.ext")
 
 
 class TLSServer(ThreadingHTTPServer):
@@ -451,10 +457,16 @@ def main():
     https = TLSServer(("127.0.0.1", 0), Handler)
     https.tls = tls
     plain = PlainServer(("127.0.0.1", 0), Handler)
-    https.https_port = plain.https_port = https.server_address[1]
+    weak_tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    weak_tls.set_ciphers("DEFAULT:@SECLEVEL=0")
+    weak_tls.load_cert_chain(os.path.join(d, "weak.pem"), os.path.join(d, "weak.key"))
+    weak = TLSServer(("127.0.0.1", 0), Handler)
+    weak.tls = weak_tls
+    https.https_port = plain.https_port = weak.https_port = https.server_address[1]
     threading.Thread(target=plain.serve_forever, daemon=True).start()
-    print("READY %d %d %s" % (https.server_address[1], plain.server_address[1],
-                              os.path.join(d, "ca.pem")), flush=True)
+    threading.Thread(target=weak.serve_forever, daemon=True).start()
+    print("READY %d %d %s %d" % (https.server_address[1], plain.server_address[1],
+                                 os.path.join(d, "ca.pem"), weak.server_address[1]), flush=True)
     https.serve_forever()
 
 

@@ -206,6 +206,43 @@ Test(transport, untrusted_certificate_is_server_down)
     ews_client_destroy(c);
 }
 
+/* GetFolder on the weak-certificate port with weak_certificates = warn (ALLOW) or refuse. */
+static struct res
+weak_folder(bool allow)
+{
+    struct ews_config cfg = {0};
+    static const char *urls[1];
+    char url[256];
+    struct ews_client *c;
+    struct res r = {0};
+
+    snprintf(url, sizeof(url), "https://127.0.0.1:%d/weak/EWS/Exchange.asmx", tsrv.weak_port);
+    urls[0] = url;
+    test_config(&cfg, urls, 1, EWS_AUTH_BASIC);
+    cfg.allow_weak_tls = allow;
+    cr_assert_eq(ews_client_new(base, &cfg, &c), 0);
+    cr_assert_eq(ews_get_folder(c, "bob@example.test", on_folder, &r, NULL), 0);
+    cr_assert(run_until(base, &r.done, 1, 30));
+    ews_client_destroy(c);
+    return r;
+}
+
+Test(transport, weak_certificate_refused_by_default)
+{
+    struct res r = weak_folder(false);
+
+    cr_expect_eq(r.err.cls, EWS_ERR_SERVER_DOWN);
+    cr_expect_eq(tsrv_stat("weak", "count"), 0);
+}
+
+Test(transport, weak_certificate_accepted_at_level_0_when_allowed)
+{
+    struct res r = weak_folder(true);
+
+    cr_expect_eq(r.rc, 0, "%s %s", r.err.code, r.err.message);
+    cr_expect_eq(tsrv_stat("weak", "count"), 1);
+}
+
 Test(transport, http_urls_refused)
 {
     struct ews_config cfg = {0};

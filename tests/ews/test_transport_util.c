@@ -61,8 +61,9 @@ tsrv_start(void)
         line[used] = '\0';
     }
     close(fds[0]);
-    cr_assert_eq(sscanf(line, "READY %d %d %511s", &tsrv.port, &tsrv.http_port, tsrv.ca), 3,
-                 "bad test server line: %s", line);
+    cr_assert_eq(
+        sscanf(line, "READY %d %d %511s %d", &tsrv.port, &tsrv.http_port, tsrv.ca, &tsrv.weak_port),
+        4, "bad test server line: %s", line);
 }
 
 void

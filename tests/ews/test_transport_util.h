@@ -13,6 +13,7 @@ struct test_server {
     int pid;
     int port;      /* HTTPS */
     int http_port; /* plain HTTP (autodiscover redirect GET) */
+    int weak_port; /* HTTPS with an RSA 1024-bit certificate */
     char ca[512];
     char dir[64];
 };
