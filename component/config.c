@@ -738,6 +738,10 @@ cp_config_print(const struct cp_config *cfg, FILE *out)
             fprintf(out, "%s[%s]\n", section ? "\n" : "", key->section);
             section = key->section;
         }
+        /* An unset string is shown commented out, as component.conf.example does: written
+         * as "key =" it would not read back (an empty secret_file is refused). */
+        if (key->type == CP_KEY_STRING && *(char **)field(cfg, key) == NULL)
+            fputs("# ", out);
         fprintf(out, "%s =", key->name);
         switch (key->type) {
         case CP_KEY_STRING: {

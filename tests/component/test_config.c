@@ -574,6 +574,44 @@ Test(config, print_hides_secrets)
     free(buf);
 }
 
+/* Found by tests/fuzz/fuzz_config.c: the printed form reads back as the same configuration.
+ * An unset string (here secret_file, which `secret` excludes) used to be written as
+ * "secret_file =", which the parser refuses as an empty value. */
+static void
+count_diff(const char *section, const char *key, bool live, void *ud)
+{
+    (void)section;
+    (void)key;
+    (void)live;
+    (*(int *)ud)++;
+}
+
+Test(config, print_reads_back)
+{
+    int differences = 0;
+    struct cp_config *c, *again;
+    char *buf = NULL;
+    size_t len = 0;
+
+    cr_assert_eq(load_text(BASE "[calendar]\nbusy_status = \"Busy # really\"\n", &c), CP_OK, "%s",
+                 errbuf);
+    FILE *out = open_memstream(&buf, &len);
+    cp_config_print(c, out);
+    fclose(out);
+    cr_assert_not_null(strstr(buf, "\n# secret_file =\n"), "%s", buf);
+    cr_assert_eq(load_text(buf, &again), CP_OK, "%s\n%s", errbuf, buf);
+    cr_assert_str_eq(again->secret, "(hidden)");
+    free(again->secret);
+    again->secret = strdup(c->secret);
+    cp_config_diff(c, again, count_diff, &differences);
+    cr_assert_eq(differences, 0);
+    cr_assert_str_eq(again->busy_status, "Busy # really");
+    cr_assert_null(again->secret_file);
+    cp_config_free(again);
+    cp_config_free(c);
+    free(buf);
+}
+
 /* An error message must not quote a secret, even one that is refused. */
 Test(config, errors_never_quote_secrets)
 {
