@@ -105,12 +105,6 @@ ews_http_free(struct ews_http *h)
     free(h);
 }
 
-size_t
-ews_http_active(const struct ews_http *h)
-{
-    return h->active;
-}
-
 /* libcurl tells which socket to watch for what; one persistent event per socket. */
 static int
 on_socket(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp)

@@ -74,9 +74,6 @@ struct ews_xfer *ews_http_start(struct ews_http *h, const struct ews_http_req *r
 /* Aborts X; its callbacks are not called. */
 void ews_http_cancel(struct ews_xfer *x);
 
-/* Transfers in progress (tests, status). */
-size_t ews_http_active(const struct ews_http *h);
-
 /* True when URL may be used: https://, or http:// when ALLOW_HTTP. */
 bool ews_http_url_allowed(const char *url, bool allow_http);
 

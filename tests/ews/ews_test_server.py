@@ -14,6 +14,7 @@ The first path segment picks the behaviour, e.g. https://127.0.0.1:P/basic/EWS/E
   deny      always 401 (Basic challenge)
   bearer    `Authorization: Bearer good-...` accepted, anything else 401
   slow      answers after 4 s           conc     answers after 0.4 s (concurrency is measured)
+  slowonce  the first request answers after 4 s, the others at once
   busyN     first request: HTTP 500 ErrorServerBusy with BackOffMilliseconds=N, then normal
   busyinN   first request: HTTP 200 ErrorInternalServerError wrapping ErrorServerBusy (N ms)
   h503      first request: HTTP 503 Retry-After: 1, then normal
@@ -335,7 +336,7 @@ class Handler(BaseHTTPRequestHandler):
                 s["inflight"] -= 1
 
     def serve_mode(self, mode, action, body, s, first):
-        if mode == "slow":
+        if mode == "slow" or (mode == "slowonce" and first):
             time.sleep(4)
         elif mode == "conc":
             time.sleep(0.4)

@@ -425,6 +425,51 @@ Test(transport, server_down_then_reassigned)
     ews_client_destroy(c);
 }
 
+static void
+on_tick(evutil_socket_t fd, short events, void *arg)
+{
+    (void)fd;
+    (void)events;
+    (*(int *)arg)++;
+}
+
+Test(transport, down_server_back_after_probe)
+{
+    struct ews_config cfg = {0};
+    static const char *urls[1];
+    char url[256];
+    struct ews_client *c;
+    struct ews_server_status st = {0};
+    struct res r = {0};
+    struct timeval tv = {0, 200000};
+    struct event *tick;
+    int ticks = 0;
+
+    urls[0] = tsrv_url(url, sizeof(url), "slowonce");
+    test_config(&cfg, urls, 1, EWS_AUTH_BASIC);
+    cfg.timeout = 1;
+    cfg.probe_interval = 1;
+    cr_assert_eq(ews_client_new(base, &cfg, &c), 0);
+    cr_assert_eq(ews_get_folder(c, "bob@example.test", on_folder, &r, NULL), 0);
+    cr_assert(run_until(base, &r.done, 1, 30));
+    cr_expect_eq(r.err.cls, EWS_ERR_SERVER_DOWN);
+    cr_assert_eq(ews_client_server_status(c, 0, &st), 0);
+    cr_expect_not(st.healthy, "a timeout marks the server down");
+    tick = event_new(base, -1, EV_PERSIST, on_tick, &ticks);
+    evtimer_add(tick, &tv);
+    /* The probe (GetFolder, answered at once now) brings it back within a few seconds. */
+    for (int i = 0; i < 100 && !st.healthy; i++) {
+        int want = ticks + 1;
+
+        cr_assert(run_until(base, &ticks, want, 5));
+        ews_client_server_status(c, 0, &st);
+    }
+    event_free(tick);
+    cr_expect(st.healthy, "healthy again after a successful probe");
+    cr_expect_geq(tsrv_stat("slowonce", "count"), 2, "the probe reached the server");
+    ews_client_destroy(c);
+}
+
 Test(transport, subscription_error_reassigns)
 {
     struct ews_config cfg = {0};
