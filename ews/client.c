@@ -695,3 +695,21 @@ ews_client_forget(struct ews_client *c, const char *mailbox)
 {
     ews_pool_forget(&c->pool, mailbox);
 }
+
+int
+ews_client_pin(struct ews_client *c, const char *mailbox, const char *url)
+{
+    for (size_t i = 0; i < c->pool.n; i++)
+        if (strcmp(c->pool.servers[i].url, url) == 0)
+            return ews_pool_pin(&c->pool, mailbox, i);
+    return EWS_E_INVAL;
+}
+
+int
+ews_client_set_timeout(struct ews_client *c, int timeout)
+{
+    if (timeout < 1)
+        return EWS_E_INVAL;
+    c->timeout_s = timeout;
+    return 0;
+}

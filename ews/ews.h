@@ -197,6 +197,15 @@ const char *ews_client_reassign(struct ews_client *c, const char *mailbox);
 /* Forgets MAILBOX's assignment (the user was disabled). */
 void ews_client_forget(struct ews_client *c, const char *mailbox);
 
+/* Assigns MAILBOX to the server with URL, e.g. the one a stored subscription was made on, so
+ * that its Unsubscribe or GetEvents after a restart goes there. Returns 0, EWS_E_INVAL when URL
+ * is not one of the client's servers, or EWS_E_NOMEM. */
+int ews_client_pin(struct ews_client *c, const char *mailbox, const char *url);
+
+/* Changes `timeout` (seconds, >= 1) for requests started from now on (configuration reload).
+ * Returns 0 or EWS_E_INVAL. */
+int ews_client_set_timeout(struct ews_client *c, int timeout);
+
 /* ---- autodiscover (also used by the client when urls is "autodiscover") ---- */
 
 /* Called once with the EWS URL found for EMAIL (borrowed) or NULL and ERR. */

@@ -717,6 +717,33 @@ Test(transport, autodiscover_nothing_found)
     ews_client_destroy(c);
 }
 
+Test(transport, pin_and_timeout_setters)
+{
+    struct ews_config cfg = {0};
+    char a[256];
+    char b[256];
+    const char *urls[2];
+    struct ews_client *c;
+    struct res r = {0};
+
+    urls[0] = tsrv_url(a, sizeof(a), "basic");
+    urls[1] = tsrv_url(b, sizeof(b), "slow");
+    test_config(&cfg, urls, 2, EWS_AUTH_BASIC);
+    cr_assert_eq(ews_client_new(base, &cfg, &c), 0);
+    cr_expect_eq(ews_client_pin(c, "bob@example.test", "https://elsewhere/EWS/Exchange.asmx"),
+                 EWS_E_INVAL);
+    cr_assert_eq(ews_client_pin(c, "bob@example.test", b), 0);
+    cr_expect_str_eq(ews_client_server_of(c, "bob@example.test"), b);
+    cr_expect_eq(ews_client_set_timeout(c, 0), EWS_E_INVAL);
+    cr_assert_eq(ews_client_set_timeout(c, 1), 0);
+    cr_assert_eq(ews_get_folder(c, "bob@example.test", on_folder, &r, NULL), 0);
+    cr_assert(run_until(base, &r.done, 1, 30));
+    cr_expect_eq(r.err.cls, EWS_ERR_SERVER_DOWN, "the pinned (slow) server timed out after 1 s");
+    cr_expect_eq(tsrv_stat("slow", "count"), 1);
+    cr_expect_eq(tsrv_stat("basic", "count"), 0);
+    ews_client_destroy(c);
+}
+
 Test(transport, cancel_calls_nothing)
 {
     struct ews_config cfg = {0};
