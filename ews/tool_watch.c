@@ -37,6 +37,7 @@ static void open_stream(struct tool *t);
 static int on_frame(void *ud, const struct ews_stream_frame *f);
 static void on_stream_end(void *ud, int rc, const struct ews_error *err);
 static void on_push(struct evhttp_request *req, void *arg);
+static void on_push_sent(struct evhttp_request *req, void *arg);
 static int start_listener(struct tool *t);
 
 static char *
@@ -244,13 +245,21 @@ on_push(struct evhttp_request *req, void *arg)
         return;
     }
     evbuffer_add(out, answer, strlen(answer));
+    /* The last answer (Unsubscribe) must reach Exchange before the tool exits. */
+    if (t->count > 0 && t->seen >= t->count)
+        evhttp_request_set_on_complete_cb(req, on_push_sent, t);
     evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
                       "text/xml; charset=utf-8");
     evhttp_send_reply(req, 200, "OK", out);
     evbuffer_free(out);
     free(answer);
-    if (t->count > 0 && t->seen >= t->count)
-        tool_finish(t);
+}
+
+static void
+on_push_sent(struct evhttp_request *req, void *arg)
+{
+    (void)req;
+    tool_finish(arg);
 }
 
 static int

@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """The ews/ client (through calpresence-ews) against ews-sim, an independent Exchange simulator:
 NTLMv2 with impersonation and X-AnchorMailbox, a refused password, the ErrorServerBusy back-off,
-and a pull subscription that sees an event made on the simulator.
+a pull subscription that sees an event made on the simulator, and a push subscription whose
+notification the tool's own listener answers with Unsubscribe after --count.
 
 Usage: test_sim.py PATH-TO-calpresence-ews. Skips (77) when ews-sim is not built."""
 import os
@@ -23,8 +24,10 @@ def check(cond, what):
         failures.append(what)
 
 
-def config(sim, password="Secret1", mode="pull"):
+def config(sim, password="Secret1", mode="pull", push_port=0):
     path = os.path.join(sim.dir, "ews-%s-%s.conf" % (password, mode))
+    push = ("listen = 127.0.0.1:%d\nurl = http://127.0.0.1:%d/ews/notify\nstatus_frequency = 1\n"
+            % (push_port, push_port)) if mode == "push" else ""
     with open(path, "w") as f:
         f.write("""[component]
 jid = calendar.example.com
@@ -44,9 +47,10 @@ ca_file = %(ca)s
 timeout = 10
 [notifications]
 mode = %(mode)s
-[log]
+%(push)s[log]
 level = warn
-""" % {"d": sim.dir, "url": sim.url(), "pw": password, "ca": sim.ca, "mode": mode})
+""" % {"d": sim.dir, "url": sim.url(), "pw": password, "ca": sim.ca, "mode": mode,
+       "push": push})
     os.chmod(path, 0o600)
     return path
 
@@ -55,6 +59,30 @@ def run(args, timeout=60):
     t0 = time.monotonic()
     p = subprocess.run([TOOL] + args, capture_output=True, text=True, timeout=timeout)
     return p.returncode, p.stdout, p.stderr, time.monotonic() - t0
+
+
+def watch_push(sim):
+    """Push: the tool listens, Exchange (the simulator) POSTs SendNotification, the tool prints
+    it and answers Unsubscribe because --count is reached."""
+    port = simlib.free_port()
+    watch = subprocess.Popen([TOOL, "-c", config(sim, mode="push", push_port=port), "watch",
+                              "alice@example.com", "--count", "1"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    line = watch.stderr.readline()
+    check("watching alice@example.com" in line, "push subscription made (%r)" % line)
+    sim.ok("item add alice@example.com +5h +6h busy \"Push\"")
+    try:
+        out, err = watch.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        watch.kill()
+        out, err = watch.communicate()
+    check(watch.returncode == 0, "push watch ends after --count 1 (%s)" % err.strip())
+    check(len(out.splitlines()) == 1 and " created:" in out, "push notification printed (%r)" % out)
+    deadline = time.time() + 10
+    while time.time() < deadline and sim.counters().get("push_unsubscribe") != "1":
+        time.sleep(0.2)
+    check(sim.counters().get("push_unsubscribe") == "1",
+          "the listener answered Unsubscribe (%s)" % sim.counters().get("push_unsubscribe"))
 
 
 def main():
@@ -102,6 +130,8 @@ def main():
         check(watch.returncode == 0, "watch ends after --count 1 (%s)" % err.strip())
         check(len(out.splitlines()) == 1 and " created:" in out,
               "one line for the CreatedEvent (%r)" % out)
+
+        watch_push(sim)
     finally:
         rc, log = sim.stop()
         if failures:
