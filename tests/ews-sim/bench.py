@@ -15,7 +15,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from simlib import Sim, check, envelope  # noqa: E402
 
 MAILBOXES = int(sys.argv[1]) if len(sys.argv) > 1 else 100000
-SUBS = int(sys.argv[2]) if len(sys.argv) > 2 else 5000
+SUBS = int(sys.argv[2]) if len(sys.argv) > 2 else 20000
 OK = (b'<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body>'
       b'<m:SendNotificationResult xmlns:m="http://schemas.microsoft.com/exchange/services/2006/'
       b'messages"><m:SubscriptionStatus>OK</m:SubscriptionStatus></m:SendNotificationResult>'
@@ -109,8 +109,9 @@ def run(sim, started):
         while Counter.created - before < SUBS and time.time() < deadline:
             time.sleep(0.005)
         dt = time.time() - t
-        print("push round %d: %d changes -> %d notifications delivered in %.2f s (%.0f/s)"
-              % (rnd + 1, SUBS, Counter.created - before, dt, (Counter.created - before) / dt))
+        print("push round %d: %d changes -> %d notifications delivered in %.2f s (%.0f/s), "
+              "RSS %.1f MiB" % (rnd + 1, SUBS, Counter.created - before, dt,
+                                (Counter.created - before) / dt, rss_kib(pid) / 1024))
     n = 3000
     t = time.time()
     for i in range(n):
@@ -122,8 +123,8 @@ def run(sim, started):
                                                                   time.gmtime(time.time() + 86400))),
             impersonate="user%05d@example.com" % (1 + i * 7 % MAILBOXES)), conn=conn)
     dt = time.time() - t
-    print("FindItem CalendarView: %d requests in %.2f s (%.0f/s, one keep-alive client)"
-          % (n, dt, n / dt))
+    print("FindItem CalendarView: %d requests in %.2f s (%.0f/s, one keep-alive client), "
+          "RSS %.1f MiB" % (n, dt, n / dt, rss_kib(pid) / 1024))
     n = 200
     boxes = "".join("<t:MailboxData><t:Email><t:Address>user%05d@example.com</t:Address>"
                     "</t:Email><t:AttendeeType>Required</t:AttendeeType></t:MailboxData>"

@@ -10,58 +10,121 @@
 #include <string.h>
 #include <strings.h>
 
+#include <event2/http_struct.h>
+
 #define PUSH_TIMEOUT_S 20
+
+/* A listener (host:port) with a few HTTP/1.1 connections, each carrying one notification at a
+ * time (no pipelining: one broken connection fails one notification, not a queue of them).
+ * Subscriptions that find every connection busy wait in the listener's FIFO, which also bounds
+ * memory when thousands of mailboxes change at once. */
+struct target;
+
+struct slot {
+    struct evhttp_connection *evcon;
+    int busy;
+    uint32_t serial; /* the subscription whose notification is out */
+    struct target *t;
+};
 
 struct target {
     char *host;
     int port;
-    struct evhttp_connection **evcon;
-    int next;
+    struct slot *slots;
+    uint32_t *waiting; /* serials of subscriptions waiting for a free slot */
+    size_t wait_head, wait_tail, wait_cap;
     struct target *link;
 };
 
 static struct target *targets;
 
-static struct evhttp_connection *
-target_conn(const char *host, int port)
+static int
+nslots(void)
+{
+    return g_sim.push_connections > 0 ? g_sim.push_connections : 1;
+}
+
+static struct target *
+target_get(const char *host, int port)
 {
     struct target *t;
-    int k = g_sim.push_connections > 0 ? g_sim.push_connections : 1;
     for (t = targets; t; t = t->link)
         if (t->port == port && strcmp(t->host, host) == 0)
-            break;
-    if (!t) {
-        t = sim_xcalloc(1, sizeof(*t));
-        t->host = sim_xstrdup(host);
-        t->port = port;
-        t->evcon = sim_xcalloc((size_t)k, sizeof(*t->evcon));
-        t->link = targets;
-        targets = t;
+            return t;
+    t = sim_xcalloc(1, sizeof(*t));
+    t->host = sim_xstrdup(host);
+    t->port = port;
+    t->slots = sim_xcalloc((size_t)nslots(), sizeof(*t->slots));
+    for (int i = 0; i < nslots(); i++)
+        t->slots[i].t = t;
+    t->link = targets;
+    targets = t;
+    return t;
+}
+
+/* An idle slot with a connection, or -1. */
+static int
+slot_idle(struct target *t)
+{
+    for (int i = 0; i < nslots(); i++) {
+        struct slot *sl = &t->slots[i];
+        if (sl->busy)
+            continue;
+        if (!sl->evcon) {
+            sl->evcon = evhttp_connection_base_new(g_sim.base, NULL, t->host, (ev_uint16_t)t->port);
+            if (!sl->evcon)
+                return -1;
+            evhttp_connection_set_timeout(sl->evcon, PUSH_TIMEOUT_S);
+            evhttp_connection_set_retries(sl->evcon, 0);
+        }
+        return i;
     }
-    t->next = (t->next + 1) % k;
-    if (!t->evcon[t->next]) {
-        struct evhttp_connection *c =
-            evhttp_connection_base_new(g_sim.base, NULL, host, (ev_uint16_t)port);
-        if (!c)
-            return NULL;
-        evhttp_connection_set_timeout(c, PUSH_TIMEOUT_S);
-        evhttp_connection_set_retries(c, 0);
-        t->evcon[t->next] = c;
-    }
-    return t->evcon[t->next];
+    return -1;
+}
+
+/* Connections closed by their listener, freed outside their own callbacks (or at exit). */
+static struct evhttp_connection **graveyard;
+static size_t ngrave;
+static struct event *reaper;
+
+static void
+reap(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    (void)arg;
+    while (ngrave)
+        evhttp_connection_free(graveyard[--ngrave]);
+}
+
+static void
+bury(struct evhttp_connection *evcon)
+{
+    struct timeval now = {0, 0};
+    graveyard = sim_xrealloc(graveyard, (ngrave + 1) * sizeof(*graveyard));
+    graveyard[ngrave++] = evcon;
+    if (!reaper)
+        reaper = evtimer_new(g_sim.base, reap, NULL);
+    evtimer_add(reaper, &now);
 }
 
 void
 sim_push_free(void)
 {
-    int k = g_sim.push_connections > 0 ? g_sim.push_connections : 1;
+    reap(-1, 0, NULL);
+    free(graveyard);
+    graveyard = NULL;
+    if (reaper)
+        event_free(reaper);
+    reaper = NULL;
     while (targets) {
         struct target *t = targets;
         targets = t->link;
-        for (int i = 0; i < k; i++)
-            if (t->evcon[i])
-                evhttp_connection_free(t->evcon[i]);
-        free(t->evcon);
+        for (int i = 0; i < nslots(); i++)
+            if (t->slots[i].evcon)
+                evhttp_connection_free(t->slots[i].evcon);
+        free(t->slots);
+        free(t->waiting);
         free(t->host);
         free(t);
     }
@@ -166,13 +229,42 @@ failed(struct sim_sub *s)
 }
 
 static void
-on_answer(struct evhttp_request *req, void *arg)
+wait_push(struct target *t, struct sim_sub *s)
 {
-    uint32_t serial = (uint32_t)(uintptr_t)arg;
-    struct sim_sub *s = serial < g_sim.nsubs ? g_sim.subs[serial] : NULL;
-    int status = 0;
-    if (!s) /* unsubscribed or moved while the notification was out */
+    if (s->queued)
         return;
+    if (t->wait_tail == t->wait_cap) {
+        memmove(t->waiting, t->waiting + t->wait_head,
+                (t->wait_tail - t->wait_head) * sizeof(*t->waiting));
+        t->wait_tail -= t->wait_head;
+        t->wait_head = 0;
+        if (t->wait_tail == t->wait_cap) {
+            t->wait_cap = t->wait_cap ? t->wait_cap * 2 : 1024;
+            t->waiting = sim_xrealloc(t->waiting, t->wait_cap * sizeof(*t->waiting));
+        }
+    }
+    t->waiting[t->wait_tail++] = s->serial;
+    s->queued = 1;
+}
+
+/* Hands free slots to waiting subscriptions (those deleted meanwhile are skipped). */
+static void
+drain(struct target *t)
+{
+    while (t->wait_head < t->wait_tail && slot_idle(t) >= 0) {
+        uint32_t serial = t->waiting[t->wait_head++];
+        struct sim_sub *s = serial < g_sim.nsubs ? g_sim.subs[serial] : NULL;
+        if (s && s->queued) {
+            s->queued = 0;
+            send_now(s);
+        }
+    }
+}
+
+static void
+handle_answer(struct sim_sub *s, struct evhttp_request *req)
+{
+    int status = 0;
     s->inflight = 0;
     if (req && evhttp_request_get_response_code(req) == 200)
         status = answer_status(req);
@@ -183,6 +275,8 @@ on_answer(struct evhttp_request *req, void *arg)
         return;
     }
     if (status != 1) {
+        sim_debug("push: %s: notification failed (HTTP %d)", g_sim.mailboxes[s->mailbox].smtp,
+                  req ? evhttp_request_get_response_code(req) : 0);
         failed(s);
         return;
     }
@@ -196,20 +290,51 @@ on_answer(struct evhttp_request *req, void *arg)
         arm(s, (double)s->status_freq_min * 60);
 }
 
+/* A listener that answers HTTP/1.0 without keep-alive (or says close) has closed the
+ * connection: it must not carry the next notification. libevent only looks at the header. */
+static int
+answer_closes(struct evhttp_request *req)
+{
+    const char *c = evhttp_find_header(evhttp_request_get_input_headers(req), "Connection");
+    if (c)
+        return strcasecmp(c, "close") == 0;
+    return req->major == 1 && req->minor == 0;
+}
+
+static void
+on_answer(struct evhttp_request *req, void *arg)
+{
+    struct slot *sl = arg;
+    struct target *t = sl->t;
+    struct sim_sub *s = sl->serial < g_sim.nsubs ? g_sim.subs[sl->serial] : NULL;
+    sl->busy = 0;
+    if (req && answer_closes(req)) {
+        /* the slot gets a new connection when needed */
+        bury(sl->evcon);
+        sl->evcon = NULL;
+    }
+    /* s is NULL when unsubscribed or moved while the notification was out */
+    if (s)
+        handle_answer(s, req);
+    drain(t);
+}
+
 static void
 send_now(struct sim_sub *s)
 {
-    struct evhttp_connection *c = target_conn(s->host, s->port);
+    struct target *t = target_get(s->host, s->port);
     struct evhttp_request *req;
     struct evbuffer *body;
     char hostport[300];
+    int slot;
     if (s->inflight)
         return;
-    if (!c) {
-        failed(s);
+    if ((slot = slot_idle(t)) < 0) {
+        wait_push(t, s);
         return;
     }
-    req = evhttp_request_new(on_answer, (void *)(uintptr_t)s->serial);
+    t->slots[slot].serial = s->serial;
+    req = evhttp_request_new(on_answer, &t->slots[slot]);
     body = evhttp_request_get_output_buffer(req);
     evbuffer_add_printf(
         body,
@@ -227,10 +352,11 @@ send_now(struct sim_sub *s)
     evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
                       "text/xml; charset=utf-8");
     evtimer_del(s->timer);
-    if (evhttp_make_request(c, req, EVHTTP_REQ_POST, s->path) < 0) {
+    if (evhttp_make_request(t->slots[slot].evcon, req, EVHTTP_REQ_POST, s->path) < 0) {
         failed(s);
         return;
     }
+    t->slots[slot].busy = 1;
     s->inflight = 1;
     g_sim.ctr.push_sent++;
 }

@@ -32,7 +32,7 @@ struct sim_sub {
     long timeout_s;      /* pull */
     /* push */
     char *host, *path;
-    int port, status_freq_min, inflight, failing;
+    int port, status_freq_min, inflight, failing, queued;
     uint32_t sending; /* events in the notification in flight */
     double fail_start, retry_s;
     /* streaming */

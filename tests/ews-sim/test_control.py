@@ -460,8 +460,9 @@ def wait_counter(sim, name, value, timeout=30):
 
 
 def test_push_timers():
-    """--time-scale 60: StatusFrequency 1 min is 1 s, the first retry 0.5 s."""
-    sim = Sim(args=["--time-scale", "60"], lines=STANDARD)
+    """--time-scale 60: StatusFrequency 1 min is 1 s, the first retry 0.5 s. One push connection
+    allows 32 notifications in flight: the other subscriptions wait their turn."""
+    sim = Sim(args=["--time-scale", "60", "--push-connections", "1"], lines=STANDARD)
     try:
         srv = http.server.HTTPServer(("127.0.0.1", 0), Listener)
         threading.Thread(target=srv.serve_forever, daemon=True).start()
@@ -470,6 +471,15 @@ def test_push_timers():
         while time.time() < deadline and not any("StatusEvent" in b for b in Listener.bodies):
             time.sleep(0.1)
         check(any("StatusEvent" in b for b in Listener.bodies), "no StatusEvent without changes")
+        for _ in range(59):
+            push_subscribe(sim, "http://127.0.0.1:%d/notify" % srv.server_address[1])
+        sim.ok('item add alice@example.com +1h +2h busy "Sixty"')
+        deadline = time.time() + 60
+        while time.time() < deadline and sum("CreatedEvent" in b for b in Listener.bodies) < 60:
+            time.sleep(0.1)
+        check(sum("CreatedEvent" in b for b in Listener.bodies) == 60,
+              "60 subscriptions, %d notifications, %r" % (
+                  sum("CreatedEvent" in b for b in Listener.bodies), sim.counters()))
         wms = [re.findall(r"<t:(?:Previous)?Watermark>([^<]+)<", b) for b in Listener.bodies[:2]]
         if len(wms) == 2:
             check(wms[1][0] == wms[0][-1], "PreviousWatermark does not chain: %r" % wms)
