@@ -288,7 +288,7 @@ Test(build, version_names_round_trip)
     for (int v = 0; v < EWS_V_COUNT; v++) {
         enum ews_server_version out;
         cr_expect_eq(ews_server_version_parse(ews_server_version_name(v), &out), 0);
-        cr_expect_eq(out, v);
+        cr_expect_eq((int)out, v);
     }
     enum ews_server_version out = EWS_V2016;
     cr_expect_eq(ews_server_version_parse("Exchange2007", &out), EWS_E_INVAL);
