@@ -173,6 +173,16 @@ ews_auth_token_refresh(struct ews_auth *a, bool *changed, char *why, size_t whyl
     return 0;
 }
 
+bool
+ews_auth_drop_negotiate(struct ews_auth *a, long avail)
+{
+    if (a->kind != EWS_AUTH_ANY || !(a->mask & CURLAUTH_NEGOTIATE) ||
+        !((unsigned long)avail & CURLAUTH_NEGOTIATE))
+        return false;
+    a->mask &= ~CURLAUTH_NEGOTIATE;
+    return a->mask != 0;
+}
+
 int
 ews_auth_apply(struct ews_auth *a, CURL *easy, char *why, size_t whylen)
 {

@@ -42,6 +42,12 @@ void ews_auth_clear(struct ews_auth *a);
  * previous token, if any, is kept). */
 int ews_auth_token_refresh(struct ews_auth *a, bool *changed, char *why, size_t whylen);
 
+/* auth = any against a server offering Negotiate when this host has no Kerberos ticket:
+ * libcurl picks Negotiate, cannot make a token and does not fall back. Removes Negotiate from
+ * A's schemes for every later request. Returns true when it did (kind any, Negotiate was in
+ * the mask and AVAIL, the server's offer, has it), false otherwise. */
+bool ews_auth_drop_negotiate(struct ews_auth *a, long avail);
+
 /* Sets the scheme and credentials on EASY. Bearer: refreshes the token first. Returns 0 or
  * EWS_E_INVAL (no token available, reason in WHY). */
 int ews_auth_apply(struct ews_auth *a, CURL *easy, char *why, size_t whylen);

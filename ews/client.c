@@ -15,6 +15,7 @@ static int classify_answer(struct ews_client *c, struct ews_req *req,
                            const struct ews_http_result *r, struct ews_error *err);
 static bool retry_later(struct ews_client *c, struct ews_req *req, const struct ews_error *err,
                         long retry_after_s);
+static bool auth_fallback(struct ews_client *c, const struct ews_http_result *r);
 static void server_failed(struct ews_client *c, size_t idx, const char *why);
 static void arm_probe(struct ews_client *c, size_t idx);
 static void on_probe_timer(evutil_socket_t fd, short events, void *arg);
@@ -450,7 +451,7 @@ on_req_done(void *ud, const struct ews_http_result *r)
         snprintf(status, sizeof(status), "HTTP %ld", r->status);
         c->dump(c->dump_ud, "response", status, r->body, r->len);
     }
-    if (ews_client_try_weak_tls(c, idx, r)) {
+    if (ews_client_try_weak_tls(c, idx, r) || auth_fallback(c, r)) {
         req->running = false;
         ews_pool_enqueue(&c->pool, idx, &req->qn, true);
         ews_client_dispatch(c, idx);
@@ -482,6 +483,19 @@ on_req_done(void *ud, const struct ews_http_result *r)
                  c->pool.servers[idx].url, ews_error_class_name(err.cls), err.code, err.message);
     ews_op_finish(op, rc, &err);
     ews_client_dispatch(c, idx);
+}
+
+/* A 401 with auth = any after libcurl chose Negotiate: retry once without it. */
+static bool
+auth_fallback(struct ews_client *c, const struct ews_http_result *r)
+{
+    if (r->code != CURLE_OK || r->status != 401 ||
+        !ews_auth_drop_negotiate(&c->auth, r->auth_avail))
+        return false;
+    ews_logf(c, EWS_LOG_WARN,
+             "auth: Negotiate (Kerberos) refused or impossible here (no ticket?); using NTLM or "
+             "Basic from now on");
+    return true;
 }
 
 bool
@@ -579,7 +593,8 @@ on_probe_done(void *ud, const struct ews_http_result *r)
         on_probe_timer(-1, 0, x);
         return;
     }
-    if (r->code == CURLE_OK && r->status != 401 &&
+    /* Any HTTP answer, even a 401, shows the server is up; credentials are not its health. */
+    if (r->code == CURLE_OK &&
         ews_classify((int)r->status, r->body, r->len, &err) != EWS_ERR_SERVER_DOWN) {
         ews_pool_mark_up(&c->pool, x->idx);
         ews_logf(c, EWS_LOG_INFO, "pool: %s: server up again (probe answered HTTP %ld)",

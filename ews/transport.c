@@ -201,6 +201,7 @@ finish_done(struct ews_http *h)
         memset(&r, 0, sizeof(r));
         r.code = msg->data.result;
         curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &r.status);
+        curl_easy_getinfo(x->easy, CURLINFO_HTTPAUTH_AVAIL, &r.auth_avail);
         r.body = x->buf != NULL ? x->buf : "";
         r.len = x->len;
         r.location = x->location;

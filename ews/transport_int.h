@@ -45,6 +45,7 @@ struct ews_http_result {
     const char *location; /* Location header, NULL when absent */
     long retry_after_s;   /* Retry-After in seconds, -1 when absent */
     bool too_large;       /* max_body exceeded */
+    long auth_avail;      /* CURLAUTH_* schemes the server offered in its last 401 */
     bool stopped;         /* the data callback asked to stop */
     const char *error;    /* libcurl's reason when code != CURLE_OK */
 };

@@ -11,6 +11,7 @@ refuses it; weak_certificates = warn accepts it at level 0).
 The first path segment picks the behaviour, e.g. https://127.0.0.1:P/basic/EWS/Exchange.asmx:
   open      no authentication          basic    Basic alice:secret
   ntlm      NTLM, NTLMv2 response verified against alice/secret in domain TEST
+  negntlm   the same, but the 401 offers Negotiate first (as IIS does); no Kerberos here
   deny      always 401 (Basic challenge)
   bearer    `Authorization: Bearer good-...` accepted, anything else 401
   slow      answers after 4 s           conc     answers after 0.4 s (concurrency is measured)
@@ -285,9 +286,15 @@ class Handler(BaseHTTPRequestHandler):
                 return True
             self.send(401, b"", [("WWW-Authenticate", "Bearer")])
             return False
-        if mode == "ntlm":
+        if mode in ("ntlm", "negntlm"):
+            offer = [("WWW-Authenticate", "NTLM")]
+            if mode == "negntlm":
+                offer.insert(0, ("WWW-Authenticate", "Negotiate"))
             if not auth.startswith("NTLM "):
-                self.send(401, b"", [("WWW-Authenticate", "NTLM")])
+                if auth:
+                    with lock:
+                        s["auth_rounds"] += 1
+                self.send(401, b"", offer)
                 return False
             msg = base64.b64decode(auth[5:])
             kind = struct.unpack("<I", msg[8:12])[0]
@@ -300,7 +307,7 @@ class Handler(BaseHTTPRequestHandler):
                 return False
             if kind == 3 and getattr(self, "challenge", None) and ntlm_check_type3(msg, self.challenge):
                 return True
-            self.send(401, b"", [("WWW-Authenticate", "NTLM")])
+            self.send(401, b"", offer)
             return False
         return True
 

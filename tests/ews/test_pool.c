@@ -188,6 +188,30 @@ Test(auth, masks)
     cr_expect_eq(ews_auth_curl_mask(EWS_AUTH_BASIC, true), CURLAUTH_BASIC);
 }
 
+Test(auth, any_drops_negotiate_once)
+{
+    struct ews_config cfg = {0};
+    struct ews_auth a;
+    char why[256];
+
+    cfg.auth = EWS_AUTH_ANY;
+    cfg.username = "svc";
+    cr_assert_eq(ews_auth_init(&a, &cfg, why, sizeof(why)), 0);
+    a.mask |= CURLAUTH_NEGOTIATE; /* as on a libcurl with GSS-API */
+    cr_expect_not(ews_auth_drop_negotiate(&a, CURLAUTH_NTLM), "the server did not offer it");
+    cr_expect(ews_auth_drop_negotiate(&a, CURLAUTH_NEGOTIATE | CURLAUTH_NTLM));
+    cr_expect_eq(a.mask & CURLAUTH_NEGOTIATE, 0);
+    cr_expect_neq(a.mask & CURLAUTH_NTLM, 0);
+    cr_expect_not(ews_auth_drop_negotiate(&a, CURLAUTH_NEGOTIATE), "only once");
+    ews_auth_clear(&a);
+    cfg.auth = EWS_AUTH_NEGOTIATE;
+    if (ews_auth_init(&a, &cfg, why, sizeof(why)) == 0) {
+        cr_expect_not(ews_auth_drop_negotiate(&a, CURLAUTH_NEGOTIATE),
+                      "an explicit negotiate is never changed");
+        ews_auth_clear(&a);
+    }
+}
+
 static void
 write_file(const char *path, const char *text, time_t mtime)
 {

@@ -89,7 +89,8 @@ def main():
     if not os.access(simlib.SIM, os.X_OK):
         print("ews-sim not built (%s): skipped" % simlib.SIM)
         return 77
-    sim = simlib.Sim(args=["--auth", "ntlm", "--heartbeat", "1"], lines=[
+    # The simulator offers Negotiate, NTLM and Basic, as IIS does.
+    sim = simlib.Sim(args=["--heartbeat", "1"], lines=[
         "account add EXAMPLE\\svc Secret1",
         "account impersonate EXAMPLE\\svc all",
         "mailbox add alice@example.com",
@@ -103,6 +104,14 @@ def main():
         check(c.get("anchor_missing") == "0" and c.get("anchor_mismatch") == "0",
               "X-AnchorMailbox set on impersonated requests (%s/%s)"
               % (c.get("anchor_missing"), c.get("anchor_mismatch")))
+
+        any_conf = config(sim).replace(".conf", "-any.conf")
+        with open(config(sim)) as f, open(any_conf, "w") as g:
+            g.write(f.read().replace("auth = ntlm", "auth = any"))
+        os.chmod(any_conf, 0o600)
+        rc, out, err, _ = run(["-c", any_conf, "calendar", "alice@example.com"])
+        check(rc == 0 and "Busy Standup" in out,
+              "auth = any gets through Negotiate-first without Kerberos (%s)" % err.strip())
 
         sim.ok("counters reset")
         rc, out, err, _ = run(["-c", config(sim, password="Wrong1"), "calendar", "alice@example.com"])

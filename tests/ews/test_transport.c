@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "auth_int.h"
 #include "test_transport_util.h"
 
 struct res {
@@ -181,6 +182,42 @@ Test(transport, any_picks_ntlm)
     struct res r = one_folder("ntlm", EWS_AUTH_ANY, "secret");
 
     cr_expect_eq(r.rc, 0, "%s %s", r.err.code, r.err.message);
+}
+
+static int negotiate_warnings;
+
+static void
+count_negotiate(void *ud, int level, const char *area, const char *msg)
+{
+    (void)ud;
+    (void)level;
+    (void)area;
+    if (strstr(msg, "auth: Negotiate") != NULL)
+        negotiate_warnings++;
+}
+
+Test(transport, any_falls_back_from_negotiate_to_ntlm)
+{
+    struct ews_config cfg = {0};
+    static const char *urls[1];
+    char url[256];
+    struct ews_client *c;
+    struct res r = {0};
+
+    urls[0] = tsrv_url(url, sizeof(url), "negntlm");
+    test_config(&cfg, urls, 1, EWS_AUTH_ANY);
+    cfg.log = count_negotiate;
+    cr_assert_eq(ews_client_new(base, &cfg, &c), 0);
+    cr_assert_eq(ews_get_folder(c, "bob@example.test", on_folder, &r, NULL), 0);
+    cr_assert(run_until(base, &r.done, 1, 30));
+    cr_expect_eq(r.rc, 0, "no Kerberos ticket here: NTLM after Negotiate failed (%s)",
+                 r.err.message);
+    cr_assert_eq(ews_get_folder(c, "bob@example.test", on_folder, &r, NULL), 0);
+    cr_assert(run_until(base, &r.done, 2, 30));
+    cr_expect_eq(r.rc, 0);
+    cr_expect_eq(negotiate_warnings, ews_auth_have_gss() ? 1 : 0,
+                 "Negotiate given up once, not per request");
+    ews_client_destroy(c);
 }
 
 Test(transport, untrusted_certificate_is_server_down)
