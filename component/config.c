@@ -715,13 +715,14 @@ cp_config_serves_domain(const struct cp_config *cfg, const char *domain)
     return false;
 }
 
-/* Quotes a value that would not read back as itself when written bare. */
+/* Quotes a value that would not read back as itself when written bare. A trailing CR counts:
+ * the reader drops CRs at the end of a line (a CR survives only before a blank, "a\r\t"). */
 static void
 print_value(FILE *out, const char *v)
 {
     size_t n = strlen(v);
     bool quote = n > 0 && (v[0] == ' ' || v[0] == '\t' || v[0] == '"' || v[0] == '#' ||
-                           v[0] == ';' || v[n - 1] == ' ' || v[n - 1] == '\t');
+                           v[0] == ';' || v[n - 1] == ' ' || v[n - 1] == '\t' || v[n - 1] == '\r');
     for (size_t i = 1; i < n && !quote; i++)
         quote = (v[i] == '#' || v[i] == ';') && (v[i - 1] == ' ' || v[i - 1] == '\t');
     fprintf(out, quote ? " \"%s\"" : " %s", v);

@@ -612,6 +612,28 @@ Test(config, print_reads_back)
     free(buf);
 }
 
+/* Found by tests/fuzz/fuzz_config.c: a value ending in CR (possible when a blank follows it,
+ * "a\r\t") is printed quoted, since written bare the reader would drop the CR. */
+Test(config, print_quotes_trailing_cr)
+{
+    struct cp_config *c, *again;
+    char *buf = NULL;
+    size_t len = 0;
+
+    cr_assert_eq(load_text(BASE "[calendar]\nbusy_status = In a meeting\r\r\t\n", &c), CP_OK, "%s",
+                 errbuf);
+    cr_assert_str_eq(c->busy_status, "In a meeting\r\r");
+    FILE *out = open_memstream(&buf, &len);
+    cp_config_print(c, out);
+    fclose(out);
+    cr_assert_not_null(strstr(buf, "\nbusy_status = \"In a meeting\r\r\"\n"), "%s", buf);
+    cr_assert_eq(load_text(buf, &again), CP_OK, "%s", errbuf);
+    cr_assert_str_eq(again->busy_status, "In a meeting\r\r");
+    cp_config_free(again);
+    cp_config_free(c);
+    free(buf);
+}
+
 /* An error message must not quote a secret, even one that is refused. */
 Test(config, errors_never_quote_secrets)
 {
