@@ -233,15 +233,15 @@ wait_push(struct target *t, struct sim_sub *s)
 {
     if (s->queued)
         return;
-    if (t->wait_tail == t->wait_cap) {
+    if (t->wait_tail == t->wait_cap && t->wait_head > 0) {
         memmove(t->waiting, t->waiting + t->wait_head,
                 (t->wait_tail - t->wait_head) * sizeof(*t->waiting));
         t->wait_tail -= t->wait_head;
         t->wait_head = 0;
-        if (t->wait_tail == t->wait_cap) {
-            t->wait_cap = t->wait_cap ? t->wait_cap * 2 : 1024;
-            t->waiting = sim_xrealloc(t->waiting, t->wait_cap * sizeof(*t->waiting));
-        }
+    }
+    if (t->wait_tail == t->wait_cap) {
+        t->wait_cap = t->wait_cap ? t->wait_cap * 2 : 1024;
+        t->waiting = sim_xrealloc(t->waiting, t->wait_cap * sizeof(*t->waiting));
     }
     t->waiting[t->wait_tail++] = s->serial;
     s->queued = 1;

@@ -187,6 +187,8 @@ sim_sub_write_notification(struct evbuffer *out, struct sim_sub *s, uint32_t max
 static void
 sub_pop(struct sim_sub *s, uint32_t n)
 {
+    if (n == 0)
+        return;
     memmove(s->q, s->q + n, (s->nq - n) * sizeof(*s->q));
     s->nq -= n;
 }
