@@ -10,6 +10,7 @@
 #include "forms.h"
 #include "jid.h"
 #include "log.h"
+#include "stanza.h"
 
 #define DISCO_ITEMS_NS "http://jabber.org/protocol/disco#items"
 #define DISCO_INFO_NS "http://jabber.org/protocol/disco#info"
@@ -38,7 +39,6 @@ static xmpp_stanza_t *continue_session(struct cp_adhoc_req *req, xmpp_stanza_t *
                                        const char *sessionid, const char *action);
 static xmpp_stanza_t *disco_reply(xmpp_ctx_t *ctx, xmpp_stanza_t *iq, const char *ns,
                                   const char *node, xmpp_stanza_t **query);
-static xmpp_stanza_t *add_child(xmpp_stanza_t *parent, const char *name);
 
 /* STORE is borrowed; OPS is copied, UD passed back to its hooks. Caller frees the result with
  * cp_adhoc_free. */
@@ -175,22 +175,6 @@ continue_session(struct cp_adhoc_req *req, xmpp_stanza_t *command, const char *s
     return req->node->run(req);
 }
 
-/* Appends an empty element NAME to PARENT; returns it, borrowed. */
-static xmpp_stanza_t *
-add_child(xmpp_stanza_t *parent, const char *name)
-{
-    xmpp_stanza_t *el = xmpp_stanza_new(xmpp_stanza_get_context(parent));
-
-    if (el == NULL)
-        return NULL;
-    if (xmpp_stanza_set_name(el, name) != XMPP_EOK ||
-        xmpp_stanza_add_child_ex(parent, el, 0) != XMPP_EOK) {
-        xmpp_stanza_release(el);
-        return NULL;
-    }
-    return el;
-}
-
 /* A result IQ for IQ with an empty <query xmlns=NS node=NODE/> (*QUERY, borrowed). */
 static xmpp_stanza_t *
 disco_reply(xmpp_ctx_t *ctx, xmpp_stanza_t *iq, const char *ns, const char *node,
@@ -205,7 +189,7 @@ disco_reply(xmpp_ctx_t *ctx, xmpp_stanza_t *iq, const char *ns, const char *node
         (xmpp_stanza_get_to(iq) != NULL &&
          xmpp_stanza_set_from(reply, xmpp_stanza_get_to(iq)) != XMPP_EOK))
         goto fail;
-    *query = add_child(reply, "query");
+    *query = cp_stanza_add(reply, "query", NULL);
     if (*query == NULL || xmpp_stanza_set_ns(*query, ns) != XMPP_EOK ||
         xmpp_stanza_set_attribute(*query, "node", node) != XMPP_EOK)
         goto fail;
@@ -238,7 +222,7 @@ cp_adhoc_disco_items(struct cp_adhoc *adhoc, xmpp_ctx_t *ctx, xmpp_stanza_t *iq)
 
         if (!may_run(req.cfg, req.bare, n))
             continue;
-        item = add_child(query, "item");
+        item = cp_stanza_add(query, "item", NULL);
         if (item == NULL || xmpp_stanza_set_attribute(item, "jid", req.cfg->jid) != XMPP_EOK ||
             xmpp_stanza_set_attribute(item, "node", n->node) != XMPP_EOK ||
             xmpp_stanza_set_attribute(item, "name", n->name) != XMPP_EOK) {
@@ -272,13 +256,13 @@ cp_adhoc_disco_info(struct cp_adhoc *adhoc, xmpp_ctx_t *ctx, xmpp_stanza_t *iq, 
     reply = disco_reply(ctx, iq, DISCO_INFO_NS, node, &query);
     if (reply == NULL)
         return NULL;
-    ident = add_child(query, "identity");
+    ident = cp_stanza_add(query, "identity", NULL);
     if (ident == NULL || xmpp_stanza_set_attribute(ident, "category", "automation") != XMPP_EOK ||
         xmpp_stanza_set_type(ident, "command-node") != XMPP_EOK ||
         xmpp_stanza_set_attribute(ident, "name", req.node->name) != XMPP_EOK)
         goto fail;
     for (i = 0; i < sizeof(features) / sizeof(features[0]); i++) {
-        xmpp_stanza_t *f = add_child(query, "feature");
+        xmpp_stanza_t *f = cp_stanza_add(query, "feature", NULL);
 
         if (f == NULL || xmpp_stanza_set_attribute(f, "var", features[i]) != XMPP_EOK)
             goto fail;

@@ -5,31 +5,14 @@
 #include "adhoc_int.h"
 #include "error.h"
 #include "forms.h"
+#include "stanza.h"
 
 #define STANZAS_NS "urn:ietf:params:xml:ns:xmpp-stanzas"
 
-static xmpp_stanza_t *add_child(xmpp_stanza_t *parent, const char *name, const char *ns);
 static xmpp_stanza_t *new_reply(struct cp_adhoc_req *req, const char *type);
 static xmpp_stanza_t *command_reply(struct cp_adhoc_req *req, const char *status,
                                     const char *sessionid, xmpp_stanza_t **command);
 static int add_note(xmpp_stanza_t *command, const char *type, const char *text);
-
-/* Appends an empty element NAME (namespace NS, or none) to PARENT; returns it, borrowed. */
-static xmpp_stanza_t *
-add_child(xmpp_stanza_t *parent, const char *name, const char *ns)
-{
-    xmpp_stanza_t *el = xmpp_stanza_new(xmpp_stanza_get_context(parent));
-
-    if (el == NULL)
-        return NULL;
-    if (xmpp_stanza_set_name(el, name) != XMPP_EOK ||
-        (ns != NULL && xmpp_stanza_set_ns(el, ns) != XMPP_EOK) ||
-        xmpp_stanza_add_child_ex(parent, el, 0) != XMPP_EOK) {
-        xmpp_stanza_release(el);
-        return NULL;
-    }
-    return el;
-}
 
 /* An IQ of TYPE answering REQ's IQ (same id, addresses swapped). Caller releases it. */
 static xmpp_stanza_t *
@@ -58,10 +41,10 @@ cp_adhoc_error(struct cp_adhoc_req *req, const char *type, const char *condition
 
     if (reply == NULL)
         return NULL;
-    error = add_child(reply, "error", NULL);
+    error = cp_stanza_add(reply, "error", NULL);
     if (error == NULL || xmpp_stanza_set_type(error, type) != XMPP_EOK ||
-        add_child(error, condition, STANZAS_NS) == NULL ||
-        (specific != NULL && add_child(error, specific, CP_ADHOC_NS) == NULL)) {
+        cp_stanza_add(error, condition, STANZAS_NS) == NULL ||
+        (specific != NULL && cp_stanza_add(error, specific, CP_ADHOC_NS) == NULL)) {
         xmpp_stanza_release(reply);
         return NULL;
     }
@@ -77,7 +60,7 @@ command_reply(struct cp_adhoc_req *req, const char *status, const char *sessioni
 
     if (reply == NULL)
         return NULL;
-    *command = add_child(reply, "command", CP_ADHOC_NS);
+    *command = cp_stanza_add(reply, "command", CP_ADHOC_NS);
     if (*command == NULL ||
         xmpp_stanza_set_attribute(*command, "node", req->node->node) != XMPP_EOK ||
         xmpp_stanza_set_attribute(*command, "sessionid", sessionid) != XMPP_EOK ||
@@ -91,7 +74,7 @@ command_reply(struct cp_adhoc_req *req, const char *status, const char *sessioni
 static int
 add_note(xmpp_stanza_t *command, const char *type, const char *text)
 {
-    xmpp_stanza_t *note = add_child(command, "note", NULL);
+    xmpp_stanza_t *note = cp_stanza_add(command, "note", NULL);
     xmpp_stanza_t *body;
 
     if (note == NULL || xmpp_stanza_set_type(note, type) != XMPP_EOK)
@@ -164,9 +147,9 @@ cp_adhoc_continue(struct cp_adhoc_req *req, int stage, const char *action, const
     reply = command_reply(req, "executing", req->session->id, &command);
     if (reply == NULL)
         goto fail;
-    actions = add_child(command, "actions", NULL);
+    actions = cp_stanza_add(command, "actions", NULL);
     if (actions == NULL || xmpp_stanza_set_attribute(actions, "execute", action) != XMPP_EOK ||
-        add_child(actions, action, NULL) == NULL ||
+        cp_stanza_add(actions, action, NULL) == NULL ||
         (note != NULL && add_note(command, note_type, note) != 0))
         goto fail;
     if (xmpp_stanza_add_child_ex(command, form, 0) != XMPP_EOK)

@@ -5,51 +5,12 @@
 #include <string.h>
 
 #include "error.h"
+#include "stanza.h"
 
-static xmpp_stanza_t *add_element(xmpp_stanza_t *parent, const char *name);
-static int add_text_element(xmpp_stanza_t *parent, const char *name, const char *text);
 static char *text_of(xmpp_stanza_t *el);
 static int count_values(xmpp_stanza_t *field);
 static int push_line(char ***lines, size_t *n, size_t *cap, const char *s, size_t len);
 static int split_value(const char *text, size_t max_lines, char ***lines, size_t *n, size_t *cap);
-
-/* Appends a new empty element NAME to PARENT; returns it, borrowed from PARENT. */
-static xmpp_stanza_t *
-add_element(xmpp_stanza_t *parent, const char *name)
-{
-    xmpp_stanza_t *el = xmpp_stanza_new(xmpp_stanza_get_context(parent));
-
-    if (el == NULL)
-        return NULL;
-    if (xmpp_stanza_set_name(el, name) != XMPP_EOK ||
-        xmpp_stanza_add_child_ex(parent, el, 0) != XMPP_EOK) {
-        xmpp_stanza_release(el);
-        return NULL;
-    }
-    return el;
-}
-
-/* Appends <NAME>TEXT</NAME> to PARENT. */
-static int
-add_text_element(xmpp_stanza_t *parent, const char *name, const char *text)
-{
-    xmpp_stanza_t *el = add_element(parent, name);
-    xmpp_stanza_t *body;
-
-    if (el == NULL)
-        return CP_ENOMEM;
-    if (text[0] == '\0')
-        return 0;
-    body = xmpp_stanza_new(xmpp_stanza_get_context(parent));
-    if (body == NULL)
-        return CP_ENOMEM;
-    if (xmpp_stanza_set_text(body, text) != XMPP_EOK ||
-        xmpp_stanza_add_child_ex(el, body, 0) != XMPP_EOK) {
-        xmpp_stanza_release(body);
-        return CP_ENOMEM;
-    }
-    return 0;
-}
 
 xmpp_stanza_t *
 cp_form_new(xmpp_ctx_t *ctx, const char *type, const char *title, const char *instructions)
@@ -62,9 +23,9 @@ cp_form_new(xmpp_ctx_t *ctx, const char *type, const char *title, const char *in
         xmpp_stanza_set_ns(form, CP_FORMS_NS) != XMPP_EOK ||
         xmpp_stanza_set_type(form, type) != XMPP_EOK)
         goto fail;
-    if (title != NULL && add_text_element(form, "title", title) != 0)
+    if (title != NULL && cp_stanza_add_text(form, "title", title) != 0)
         goto fail;
-    if (instructions != NULL && add_text_element(form, "instructions", instructions) != 0)
+    if (instructions != NULL && cp_stanza_add_text(form, "instructions", instructions) != 0)
         goto fail;
     return form;
 fail:
@@ -76,7 +37,7 @@ xmpp_stanza_t *
 cp_form_add_field(xmpp_stanza_t *form, const char *var, const char *type, const char *label,
                   const char *value)
 {
-    xmpp_stanza_t *field = add_element(form, "field");
+    xmpp_stanza_t *field = cp_stanza_add(form, "field", NULL);
 
     if (field == NULL)
         return NULL;
@@ -94,7 +55,7 @@ cp_form_add_field(xmpp_stanza_t *form, const char *var, const char *type, const 
 int
 cp_form_field_add_value(xmpp_stanza_t *field, const char *value)
 {
-    return add_text_element(field, "value", value);
+    return cp_stanza_add_text(field, "value", value);
 }
 
 int
@@ -122,31 +83,31 @@ cp_form_field_add_lines(xmpp_stanza_t *field, const char *text)
 int
 cp_form_field_add_option(xmpp_stanza_t *field, const char *label, const char *value)
 {
-    xmpp_stanza_t *opt = add_element(field, "option");
+    xmpp_stanza_t *opt = cp_stanza_add(field, "option", NULL);
 
     if (opt == NULL)
         return CP_ENOMEM;
     if (label != NULL && xmpp_stanza_set_attribute(opt, "label", label) != XMPP_EOK)
         return CP_ENOMEM;
-    return add_text_element(opt, "value", value);
+    return cp_stanza_add_text(opt, "value", value);
 }
 
 int
 cp_form_field_set_required(xmpp_stanza_t *field)
 {
-    return add_element(field, "required") != NULL ? 0 : CP_ENOMEM;
+    return cp_stanza_add(field, "required", NULL) != NULL ? 0 : CP_ENOMEM;
 }
 
 xmpp_stanza_t *
 cp_form_add_reported(xmpp_stanza_t *form)
 {
-    return add_element(form, "reported");
+    return cp_stanza_add(form, "reported", NULL);
 }
 
 xmpp_stanza_t *
 cp_form_add_item(xmpp_stanza_t *form)
 {
-    return add_element(form, "item");
+    return cp_stanza_add(form, "item", NULL);
 }
 
 xmpp_stanza_t *

@@ -7,6 +7,7 @@
 #include "error.h"
 #include "jid.h"
 #include "log.h"
+#include "stanza.h"
 #include "store.h"
 
 #define JID_MAX 3072
@@ -44,19 +45,6 @@ cp_presence_calendar_owner(const struct cp_config *cfg, const char *cal_bare, ch
     return CP_OK;
 }
 
-static void
-add_text_child(xmpp_ctx_t *ctx, xmpp_stanza_t *parent, const char *name, const char *text)
-{
-    xmpp_stanza_t *e = xmpp_stanza_new(ctx);
-    xmpp_stanza_t *t = xmpp_stanza_new(ctx);
-    xmpp_stanza_set_name(e, name);
-    xmpp_stanza_set_text(t, text);
-    xmpp_stanza_add_child(e, t);
-    xmpp_stanza_add_child(parent, e);
-    xmpp_stanza_release(t);
-    xmpp_stanza_release(e);
-}
-
 xmpp_stanza_t *
 cp_presence_build(xmpp_ctx_t *ctx, const struct cp_config *cfg, const char *from, const char *to,
                   const struct cp_cal_presence *p)
@@ -72,11 +60,11 @@ cp_presence_build(xmpp_ctx_t *ctx, const struct cp_config *cfg, const char *from
     }
     bool busy = p->state == CP_CAL_BUSY || (p->state == CP_CAL_TENTATIVE && p->busy_tentative);
     if (busy) {
-        add_text_child(ctx, pres, "show", cfg->busy_show);
-        add_text_child(ctx, pres, "status", cfg->busy_status);
+        cp_stanza_add_text(pres, "show", cfg->busy_show);
+        cp_stanza_add_text(pres, "status", cfg->busy_status);
     } else if (p->state == CP_CAL_OOF) {
-        add_text_child(ctx, pres, "show", cfg->oof_show);
-        add_text_child(ctx, pres, "status", cfg->oof_status);
+        cp_stanza_add_text(pres, "show", cfg->oof_show);
+        cp_stanza_add_text(pres, "status", cfg->oof_status);
     }
     xmpp_stanza_t *cal = xmpp_stanza_new(ctx);
     xmpp_stanza_set_name(cal, "calendar");

@@ -7,6 +7,7 @@
 #include "jid.h"
 #include "log.h"
 #include "presence.h"
+#include "stanza.h"
 #include "xmpp_conn.h"
 
 #define NS_DISCO_INFO "http://jabber.org/protocol/disco#info"
@@ -59,44 +60,31 @@ new_result(struct iq_ctx *c, const char *name, const char *ns, xmpp_stanza_t **c
     if (c->to)
         xmpp_stanza_set_from(reply, c->to);
     if (name) {
-        xmpp_stanza_t *q = xmpp_stanza_new(c->ctx);
-        xmpp_stanza_set_name(q, name);
-        xmpp_stanza_set_ns(q, ns);
-        xmpp_stanza_add_child(reply, q);
-        xmpp_stanza_release(q);
+        xmpp_stanza_t *q = cp_stanza_add(reply, name, ns);
+        if (!q) {
+            xmpp_stanza_release(reply);
+            return NULL;
+        }
         if (child)
             *child = q;
     }
     return reply;
 }
 
+/* Appends <NAME A1=V1 A2=V2 A3=V3/> to PARENT; unused attribute names are NULL. */
 static void
-add_elem(xmpp_ctx_t *ctx, xmpp_stanza_t *parent, const char *name, const char *a1, const char *v1,
-         const char *a2, const char *v2, const char *a3, const char *v3)
+add_elem(xmpp_stanza_t *parent, const char *name, const char *a1, const char *v1, const char *a2,
+         const char *v2, const char *a3, const char *v3)
 {
-    xmpp_stanza_t *e = xmpp_stanza_new(ctx);
-    xmpp_stanza_set_name(e, name);
+    xmpp_stanza_t *e = cp_stanza_add(parent, name, NULL);
+    if (!e)
+        return;
     if (a1)
         xmpp_stanza_set_attribute(e, a1, v1);
     if (a2)
         xmpp_stanza_set_attribute(e, a2, v2);
     if (a3)
         xmpp_stanza_set_attribute(e, a3, v3);
-    xmpp_stanza_add_child(parent, e);
-    xmpp_stanza_release(e);
-}
-
-static void
-add_text_elem(xmpp_ctx_t *ctx, xmpp_stanza_t *parent, const char *name, const char *text)
-{
-    xmpp_stanza_t *e = xmpp_stanza_new(ctx);
-    xmpp_stanza_t *t = xmpp_stanza_new(ctx);
-    xmpp_stanza_set_name(e, name);
-    xmpp_stanza_set_text(t, text);
-    xmpp_stanza_add_child(e, t);
-    xmpp_stanza_release(t);
-    xmpp_stanza_add_child(parent, e);
-    xmpp_stanza_release(e);
 }
 
 static void
@@ -121,17 +109,17 @@ disco_info(struct iq_ctx *c, xmpp_stanza_t *query)
     if (c->user[0]) {
         char name[JID_MAX + 32];
         snprintf(name, sizeof(name), "Calendar of %s", c->user);
-        add_elem(c->ctx, q, "identity", "category", "account", "type", "registered", "name", name);
+        add_elem(q, "identity", "category", "account", "type", "registered", "name", name);
     } else {
-        add_elem(c->ctx, q, "identity", "category", "gateway", "type", "calendar", "name",
+        add_elem(q, "identity", "category", "gateway", "type", "calendar", "name",
                  "Calendar presence (Microsoft Exchange)");
-        add_elem(c->ctx, q, "feature", "var", CP_ADHOC_NS, NULL, NULL, NULL, NULL);
-        add_elem(c->ctx, q, "feature", "var", NS_VERSION, NULL, NULL, NULL, NULL);
+        add_elem(q, "feature", "var", CP_ADHOC_NS, NULL, NULL, NULL, NULL);
+        add_elem(q, "feature", "var", NS_VERSION, NULL, NULL, NULL, NULL);
     }
-    add_elem(c->ctx, q, "feature", "var", NS_DISCO_INFO, NULL, NULL, NULL, NULL);
-    add_elem(c->ctx, q, "feature", "var", NS_DISCO_ITEMS, NULL, NULL, NULL, NULL);
-    add_elem(c->ctx, q, "feature", "var", NS_PING, NULL, NULL, NULL, NULL);
-    add_elem(c->ctx, q, "feature", "var", NS_CALPRESENCE, NULL, NULL, NULL, NULL);
+    add_elem(q, "feature", "var", NS_DISCO_INFO, NULL, NULL, NULL, NULL);
+    add_elem(q, "feature", "var", NS_DISCO_ITEMS, NULL, NULL, NULL, NULL);
+    add_elem(q, "feature", "var", NS_PING, NULL, NULL, NULL, NULL);
+    add_elem(q, "feature", "var", NS_CALPRESENCE, NULL, NULL, NULL, NULL);
     send_and_release(c->d, reply);
 }
 
@@ -152,7 +140,7 @@ disco_items(struct iq_ctx *c, xmpp_stanza_t *query)
     if (!reply)
         return;
     if (!c->user[0])
-        add_elem(c->ctx, q, "item", "jid", c->to, "node", CP_ADHOC_NS, "name", "Commands");
+        add_elem(q, "item", "jid", c->to, "node", CP_ADHOC_NS, "name", "Commands");
     send_and_release(c->d, reply);
 }
 
@@ -163,8 +151,8 @@ version(struct iq_ctx *c)
     xmpp_stanza_t *reply = new_result(c, "query", NS_VERSION, &q);
     if (!reply)
         return;
-    add_text_elem(c->ctx, q, "name", "calpresence");
-    add_text_elem(c->ctx, q, "version", CP_VERSION);
+    cp_stanza_add_text(q, "name", "calpresence");
+    cp_stanza_add_text(q, "version", CP_VERSION);
     send_and_release(c->d, reply);
 }
 

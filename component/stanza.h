@@ -1,0 +1,15 @@
+/* Small helpers for building stanzas with libstrophe, shared by the XMPP modules. */
+#ifndef CP_STANZA_H
+#define CP_STANZA_H
+
+#include <strophe.h>
+
+/* Appends an empty element NAME (in namespace NS, or none when NULL) to PARENT. Returns it,
+ * borrowed from PARENT (do not release), or NULL on ENOMEM. */
+xmpp_stanza_t *cp_stanza_add(xmpp_stanza_t *parent, const char *name, const char *ns);
+
+/* Appends <NAME>TEXT</NAME> to PARENT (an empty TEXT gives an empty element).
+ * Returns 0 or CP_ENOMEM. */
+int cp_stanza_add_text(xmpp_stanza_t *parent, const char *name, const char *text);
+
+#endif
