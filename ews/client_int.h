@@ -163,6 +163,16 @@ void ews_error_set(struct ews_error *err, enum ews_error_class cls, int http_sta
 /* Starts queued requests of server IDX while the pool allows. */
 void ews_client_dispatch(struct ews_client *c, size_t idx);
 
+/* client_health.c: a 401 with auth = any after libcurl chose Negotiate: true when Negotiate
+ * was dropped and the request should be retried once. */
+bool ews_client_auth_fallback(struct ews_client *c, const struct ews_http_result *r);
+
+/* A server-down error on server IDX: skipped until a probe gets an answer from it. */
+void ews_client_server_failed(struct ews_client *c, size_t idx, const char *why);
+
+/* Records the ServerVersionInfo of an answer of server IDX, when it has one. */
+void ews_client_record_info(struct ews_client *c, size_t idx, const char *body, size_t len);
+
 /* True (and the server marked weak) when R failed in the TLS handshake of server IDX and
  * weak_certificates allows a retry at security level 0; logged once per server. */
 bool ews_client_try_weak_tls(struct ews_client *c, size_t idx, const struct ews_http_result *r);
