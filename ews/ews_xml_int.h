@@ -88,6 +88,12 @@ int ews_xml_messages(xmlNode *soap_body, const char *response_name, xmlNode **me
 /* A ResponseMessage element: EWS_E_RESPONSE with err filled when ResponseClass="Error",
  * else 0 (Success and Warning both carry data). */
 int ews_xml_message_check(xmlNode *msg, struct ews_error *err);
+/* Reads the answer to operation OP ("FindItem", "Subscribe", ...) that holds exactly one
+ * m:<OP>ResponseMessage, and checks that message. *doc is set whenever the body could be
+ * read (the caller frees it with xmlFreeDoc, also on failure); *msg, borrowed from *doc, only
+ * when 0 is returned. */
+int ews_xml_single_message(const char *body, size_t len, const char *op, xmlDoc **doc,
+                           xmlNode **msg, struct ews_error *err);
 
 /* LegacyFreeBusyStatus / BusyType text of n; absent when n is NULL, EWS_BUSY_UNKNOWN for a
  * value this library does not know (parse_calendar.c). */

@@ -144,20 +144,10 @@ ews_parse_find_calendar(const char *body, size_t len, struct ews_calendar_view *
                         struct ews_error *err)
 {
     xmlDoc *doc;
-    xmlNode *soap_body, *msgs;
+    xmlNode *m;
     *out = (struct ews_calendar_view){0};
     ews_err_clear(err);
-    int rc = ews_xml_read(body, len, &doc, &soap_body, err);
-    if (rc)
-        return rc;
-    rc = ews_xml_messages(soap_body, "FindItemResponse", &msgs, err);
-    xmlNode *m = ews_xml_find(msgs, NULL, EWS_NS_M, "FindItemResponseMessage");
-    if (!rc && !m) {
-        ews_err_set(err, EWS_ERR_MALFORMED, NULL, "no FindItemResponseMessage");
-        rc = EWS_E_MALFORMED;
-    }
-    if (!rc)
-        rc = ews_xml_message_check(m, err);
+    int rc = ews_xml_single_message(body, len, "FindItem", &doc, &m, err);
     xmlNode *root = rc ? NULL : ews_xml_find(m, NULL, EWS_NS_M, "RootFolder");
     if (!rc && !root) {
         ews_err_set(err, EWS_ERR_MALFORMED, NULL, "FindItem answer without RootFolder");

@@ -49,20 +49,10 @@ ews_parse_get_folder(const char *body, size_t len, struct ews_folder_result *out
                      struct ews_error *err)
 {
     xmlDoc *doc;
-    xmlNode *soap_body, *msgs;
+    xmlNode *m;
     *out = (struct ews_folder_result){.total_count = -1};
     ews_err_clear(err);
-    int rc = ews_xml_read(body, len, &doc, &soap_body, err);
-    if (rc)
-        return rc;
-    rc = ews_xml_messages(soap_body, "GetFolderResponse", &msgs, err);
-    xmlNode *m = ews_xml_find(msgs, NULL, EWS_NS_M, "GetFolderResponseMessage");
-    if (!rc && !m) {
-        ews_err_set(err, EWS_ERR_MALFORMED, NULL, "no GetFolderResponseMessage");
-        rc = EWS_E_MALFORMED;
-    }
-    if (!rc)
-        rc = ews_xml_message_check(m, err);
+    int rc = ews_xml_single_message(body, len, "GetFolder", &doc, &m, err);
     /* CalendarFolder normally; any folder type is accepted. */
     xmlNode *f =
         rc ? NULL : ews_xml_find(ews_xml_find(m, NULL, EWS_NS_M, "Folders"), NULL, EWS_NS_T, NULL);

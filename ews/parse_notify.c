@@ -215,20 +215,10 @@ ews_parse_subscribe(const char *body, size_t len, struct ews_subscribe_result *o
                     struct ews_error *err)
 {
     xmlDoc *doc;
-    xmlNode *soap_body, *msgs;
+    xmlNode *m;
     *out = (struct ews_subscribe_result){0};
     ews_err_clear(err);
-    int rc = ews_xml_read(body, len, &doc, &soap_body, err);
-    if (rc)
-        return rc;
-    rc = ews_xml_messages(soap_body, "SubscribeResponse", &msgs, err);
-    xmlNode *m = ews_xml_find(msgs, NULL, EWS_NS_M, "SubscribeResponseMessage");
-    if (!rc && !m) {
-        ews_err_set(err, EWS_ERR_MALFORMED, NULL, "no SubscribeResponseMessage");
-        rc = EWS_E_MALFORMED;
-    }
-    if (!rc)
-        rc = ews_xml_message_check(m, err);
+    int rc = ews_xml_single_message(body, len, "Subscribe", &doc, &m, err);
     if (!rc) {
         out->subscription_id = ews_xml_text(ews_xml_find(m, NULL, EWS_NS_M, "SubscriptionId"));
         out->watermark = ews_xml_text(ews_xml_find(m, NULL, EWS_NS_M, "Watermark"));
@@ -257,19 +247,9 @@ int
 ews_parse_unsubscribe(const char *body, size_t len, struct ews_error *err)
 {
     xmlDoc *doc;
-    xmlNode *soap_body, *msgs;
+    xmlNode *m;
     ews_err_clear(err);
-    int rc = ews_xml_read(body, len, &doc, &soap_body, err);
-    if (rc)
-        return rc;
-    rc = ews_xml_messages(soap_body, "UnsubscribeResponse", &msgs, err);
-    xmlNode *m = ews_xml_find(msgs, NULL, EWS_NS_M, "UnsubscribeResponseMessage");
-    if (!rc && !m) {
-        ews_err_set(err, EWS_ERR_MALFORMED, NULL, "no UnsubscribeResponseMessage");
-        rc = EWS_E_MALFORMED;
-    }
-    if (!rc)
-        rc = ews_xml_message_check(m, err);
+    int rc = ews_xml_single_message(body, len, "Unsubscribe", &doc, &m, err);
     xmlFreeDoc(doc);
     return rc;
 }
