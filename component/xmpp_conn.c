@@ -344,6 +344,12 @@ cp_xmpp_free(struct cp_xmpp *x)
 {
     if (!x)
         return;
+    /* Releasing a live connection reports a disconnect: it must neither schedule a reconnect
+     * nor find its events freed, so the connection goes first. */
+    x->stopping = true;
+    x->stop_done = NULL;
+    if (x->conn)
+        xmpp_conn_release(x->conn);
     drop_fd_events(x);
     if (x->tick_ev)
         event_free(x->tick_ev);
@@ -351,8 +357,6 @@ cp_xmpp_free(struct cp_xmpp *x)
         event_free(x->retry_ev);
     if (x->stop_ev)
         event_free(x->stop_ev);
-    if (x->conn)
-        xmpp_conn_release(x->conn);
     if (x->ctx)
         xmpp_ctx_free(x->ctx);
     xmpp_shutdown();
