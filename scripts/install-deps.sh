@@ -24,6 +24,12 @@ export DEBIAN_FRONTEND=noninteractive
 apt-get update -q
 # shellcheck disable=SC2086
 apt-get install -y -q --no-install-recommends $missing
-# Prosody's package starts a system-wide service; the tests run private instances instead.
-if command -v systemctl >/dev/null 2>&1; then systemctl disable --now prosody >/dev/null 2>&1 || true; fi
+# Prosody's and ejabberd's packages start system-wide services; the tests run private instances
+# instead. Each step is harmless when the service is already stopped, so a rerun is safe.
+for s in prosody ejabberd; do
+    if command -v systemctl >/dev/null 2>&1; then systemctl disable --now "$s" >/dev/null 2>&1 || true; fi
+done
 service prosody stop >/dev/null 2>&1 || true
+# ejabberd's init script asks the node with a client that starts epmd, which would stay behind:
+# call it only when the node runs (its pid file, from /etc/default/ejabberd).
+if [ -s /run/ejabberd/ejabberd.pid ]; then service ejabberd stop >/dev/null 2>&1 || true; fi
