@@ -286,9 +286,11 @@ parse_stream_message(xmlNode *msg, struct ews_stream_frame *out)
             free(s);
         }
     }
+    /* The schema puts Notification in the types namespace (NonEmptyArrayOfNotificationsType);
+     * Microsoft's published samples and exchangelib use messages: accept either. */
     xmlNode *notes = ews_xml_find(msg, NULL, EWS_NS_M, "Notifications");
-    for (xmlNode *n = ews_xml_find(notes, NULL, EWS_NS_M, "Notification"); !rc && n;
-         n = ews_xml_find(NULL, n, EWS_NS_M, "Notification"))
+    for (xmlNode *n = ews_xml_find(notes, NULL, NULL, "Notification"); !rc && n;
+         n = ews_xml_find(NULL, n, NULL, "Notification"))
         rc = add_notification(&out->notifications, n);
     char status[16];
     if (!rc && ews_xml_text_to(ews_xml_find(msg, NULL, EWS_NS_M, "ConnectionStatus"), status,

@@ -234,6 +234,36 @@ Test(stream, frame_parser_on_its_own)
     free(f);
 }
 
+Test(stream, notification_in_either_namespace)
+{
+    /* t:Notification per the schema, m:Notification per Microsoft's samples. */
+    size_t len;
+    char *m_form = fixture("stream-events.xml", &len);
+    char *t_form = malloc(2 * len + 1);
+    const char *src = m_form;
+    char *dst = t_form;
+    for (const char *hit; (hit = strstr(src, "m:Notification>"));) {
+        memcpy(dst, src, (size_t)(hit - src));
+        dst += hit - src;
+        /* only the singular element: m:Notifications stays in messages */
+        memcpy(dst, "t:Notification>", 15);
+        dst += 15;
+        src = hit + 15;
+    }
+    strcpy(dst, src);
+    cr_assert(strstr(t_form, "<t:Notification>") && strstr(t_form, "<m:Notifications>"));
+    struct ews_stream_frame a, b;
+    cr_assert_eq(ews_parse_streaming_frame(m_form, strlen(m_form), &a), 0);
+    cr_assert_eq(ews_parse_streaming_frame(t_form, strlen(t_form), &b), 0);
+    cr_expect_eq(a.notifications.n_items, 2);
+    cr_expect_eq(b.notifications.n_items, 2);
+    cr_expect_str_eq(b.notifications.items[1].subscription_id, "STREAM-sub-0003");
+    ews_stream_frame_free(&a);
+    ews_stream_frame_free(&b);
+    free(m_form);
+    free(t_form);
+}
+
 Test(stream, failed_frame_carries_no_partial_list)
 {
     /* The first notification is fine, the second lacks its SubscriptionId. */
