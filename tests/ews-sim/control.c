@@ -177,6 +177,7 @@ mailbox_arg(const char *s)
     return s ? sim_mailbox_find(s) : SIM_NONE;
 }
 
+/* The item with that handle (owned by the store), or NULL. */
 static struct sim_item *
 item_arg(const char *s)
 {

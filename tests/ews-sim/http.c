@@ -34,6 +34,7 @@ conn_bucket(const struct evhttp_connection *evcon)
     return ((uintptr_t)evcon >> 4) % CONN_BUCKETS;
 }
 
+/* The state of a known connection (owned here), or NULL. */
 static struct sim_conn *
 conn_lookup(const struct evhttp_connection *evcon)
 {
@@ -70,6 +71,8 @@ conn_closed(struct evhttp_connection *evcon, void *arg)
     free(c);
 }
 
+/* The state of the request's connection, created at its first request; owned here and freed
+ * when libevent closes the connection. */
 static struct sim_conn *
 conn_get(struct evhttp_request *req, int cas)
 {

@@ -67,6 +67,7 @@ parse_auth(const char *list)
     return mask;
 }
 
+/* Returns a server context the caller frees with SSL_CTX_free, or NULL after a message. */
 static SSL_CTX *
 tls_context(const char *cert, const char *key)
 {

@@ -44,6 +44,7 @@ nslots(void)
     return g_sim.push_connections > 0 ? g_sim.push_connections : 1;
 }
 
+/* The listener's entry, created on first use; owned here until sim_push_free. */
 static struct target *
 target_get(const char *host, int port)
 {

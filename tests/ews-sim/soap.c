@@ -53,6 +53,7 @@ sim_op_count(void)
     return NOPS + 1;
 }
 
+/* This element or the next sibling element called name (any when NULL); owned by the document. */
 xmlNodePtr
 sim_next(xmlNodePtr node, const char *name)
 {
@@ -62,6 +63,7 @@ sim_next(xmlNodePtr node, const char *name)
     return NULL;
 }
 
+/* First child element called name (any when NULL); owned by the document. */
 xmlNodePtr
 sim_child(xmlNodePtr parent, const char *name)
 {

@@ -201,6 +201,7 @@ sim_item_new(uint32_t mailbox, int64_t start, int64_t end, int busy, const char 
     return it;
 }
 
+/* The item with that id, owned by the store; NULL once deleted. */
 struct sim_item *
 sim_item_get(uint32_t id)
 {

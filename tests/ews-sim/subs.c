@@ -19,6 +19,7 @@ sim_scaled(double seconds)
     return seconds / (g_sim.time_scale > 0 ? g_sim.time_scale : 1.0);
 }
 
+/* The live subscription with that id, owned by the subscription table; NULL otherwise. */
 struct sim_sub *
 sim_sub_find(const char *id)
 {
@@ -33,6 +34,7 @@ sim_sub_find(const char *id)
     return s && strcmp(s->id, id) == 0 ? s : NULL;
 }
 
+/* A new subscription of the request's account, owned by the table until sim_sub_delete. */
 static struct sim_sub *
 sub_new(int kind, struct sim_req *r, uint32_t mailbox)
 {
