@@ -518,6 +518,22 @@ def test_start_errors():
     finally:
         sim.stop()
     print("start-up errors and populate: ok")
+    sim = Sim(args=["--server-version", "Exchange2010_SP2"], lines=STANDARD)
+    try:
+        st, text = sim.post(envelope(view(), version="Exchange2013", **A))
+        check(st == 500 and "a:ErrorInvalidServerVersion" in text, "2013 on 2010 SP2: %s" % text)
+        st, text = sim.post(envelope(view(), version="Exchange2010_SP2", **A))
+        check(st == 200 and 'MajorVersion="14"' in text and 'Version="Exchange2010_SP2"' in text,
+              "2010 SP2 ServerVersionInfo: %s" % text[:400])
+        st, text = sim.post(envelope(
+            "<m:Subscribe><m:StreamingSubscriptionRequest><t:FolderIds><t:DistinguishedFolderId "
+            'Id="calendar"/></t:FolderIds>%s</m:StreamingSubscriptionRequest></m:Subscribe>'
+            % EVENTS, version="Exchange2010", **A))
+        check(code(text) == "ErrorInvalidServerVersion", "streaming with Exchange2010: %s" % text)
+    finally:
+        rc, log = sim.stop()
+        check(rc == 0, "ews-sim exit %d: %s" % (rc, log))
+    print("server version profile: ok")
 
 
 def main():

@@ -53,6 +53,8 @@ def main():
         'item add alice@example.com +3h +4h elsewhere "Remote"',
         'item add alice@example.com +5h +6h tentative "Tent & <more>"',
         'item add alice@example.com +30h +31h busy "Weekly" weekly',
+        'item add alice@example.com +7h +8h free "Lunch"',
+        'item add alice@example.com +9h +10h nodata "Unknown"',
     ])
     outdir = os.path.join(sim.dir, "answers")
     os.makedirs(outdir)
