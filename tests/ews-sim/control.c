@@ -569,6 +569,36 @@ cmd_counters(const struct args *a, struct evbuffer *out)
     return ok(out);
 }
 
+/* "subscriptions list [MAILBOX]" shows them; "subscriptions forget MAILBOX|*" drops them
+ * silently, as an Exchange that lost its in-memory subscriptions (app pool recycle). */
+static int
+cmd_subscriptions(const struct args *a, struct evbuffer *out)
+{
+    static const char *const kinds[] = {"pull", "push", "streaming"};
+    uint32_t mbx = SIM_NONE;
+    int forget;
+    if (a->n < 2 || (strcmp(a->v[1], "list") != 0 && strcmp(a->v[1], "forget") != 0))
+        return err(out, "usage: subscriptions list [MAILBOX] | subscriptions forget MAILBOX|*");
+    forget = a->v[1][0] == 'f';
+    if (forget && a->n < 3)
+        return err(out, "usage: subscriptions forget MAILBOX|*");
+    if (a->n >= 3 && strcmp(a->v[2], "*") != 0 && (mbx = mailbox_arg(a->v[2])) == SIM_NONE)
+        return err(out, "no such mailbox: %s", a->v[2]);
+    for (uint32_t i = 0; i < g_sim.nsubs; i++) {
+        struct sim_sub *s = g_sim.subs[i];
+        if (!s || (mbx != SIM_NONE && s->mailbox != mbx))
+            continue;
+        if (forget)
+            sim_sub_delete(s);
+        else
+            evbuffer_add_printf(out, "subscription %s %s %s %s queued=%u%s\n", s->id,
+                                kinds[s->kind], g_sim.mailboxes[s->mailbox].smtp,
+                                g_sim.cas[s->cas].name, s->nq,
+                                s->kind == SUB_STREAM && s->stream ? " connected" : "");
+    }
+    return ok(out);
+}
+
 int
 sim_control_line(const char *line, struct evbuffer *out)
 {
@@ -596,6 +626,8 @@ sim_control_line(const char *line, struct evbuffer *out)
         return cmd_limit(&a, out);
     if (strcmp(a.v[0], "counters") == 0)
         return cmd_counters(&a, out);
+    if (strcmp(a.v[0], "subscriptions") == 0)
+        return cmd_subscriptions(&a, out);
     if (strcmp(a.v[0], "populate") == 0 && a.n == 2 && atol(a.v[1]) > 0) {
         sim_populate((uint32_t)atol(a.v[1]), sim_now());
         return ok(out);

@@ -414,6 +414,16 @@ def test_moves_and_cas(sim):
     st, _ = sim.post(envelope(view(), **A), cas="cas1")
     check(st == 200, "cas1 while cas2 is stopped: %d" % st)
     sim.ok("cas start cas2")
+    sub3, wm3 = subscribe_pull(sim, mailbox="bob@example.com")
+    ans = sim.ok("subscriptions list bob@example.com")
+    check(len(ans) == 2 and ans[0].startswith("subscription %s pull bob@example.com cas1" % sub3),
+          "subscriptions list %r" % ans)
+    sim.ok("subscriptions forget bob@example.com")
+    check(sim.ok("subscriptions list bob@example.com") == ["ok"], "forget")
+    st, text = sim.post(envelope("<m:GetEvents><m:SubscriptionId>%s</m:SubscriptionId>"
+                                 "<m:Watermark>%s</m:Watermark></m:GetEvents>" % (sub3, wm3),
+                                 impersonate="bob@example.com"))
+    check(code(text) == "ErrorSubscriptionNotFound", "forgotten subscription: %s" % text)
     text = get_events(sim, sub2, wm2, cas="cas2")
     check(code(text) == "ErrorSubscriptionNotFound", "subscription after CAS restart: %s" % text)
     c = sim.ok("counters mailbox alice@example.com")
