@@ -103,8 +103,8 @@ struct sim_counters {
     uint64_t push_sent, push_ok, push_unsubscribe, push_failed, push_dropped;
     uint64_t stream_frames, events;
     uint64_t faults_applied, throttled;
-    uint64_t anchor_missing,
-        anchor_mismatch; /* impersonated requests without a right X-AnchorMailbox */
+    /* impersonated requests without X-AnchorMailbox, or naming another mailbox */
+    uint64_t anchor_missing, anchor_mismatch;
 };
 
 struct sim {
@@ -119,8 +119,8 @@ struct sim {
     int ncas;
     struct sim_account *accounts;
     uint32_t naccounts;
-    char **tokens; /* "TOKEN ACCOUNT-INDEX" pairs: token strings and owner */
-    uint32_t *token_owner;
+    char **tokens;         /* Bearer tokens ... */
+    uint32_t *token_owner; /* ... and the account each stands for */
     uint32_t ntokens;
     struct sim_mailbox *mailboxes;
     uint32_t nmailboxes, capmailboxes;
@@ -131,7 +131,7 @@ struct sim {
     uint32_t nsubs, capsubs, live_subs;
     struct sim_fault *faults;
     struct sim_counters ctr;
-    uint64_t op_count[64];
+    uint64_t op_count[32];      /* by operation, see sim_op_name */
     uint32_t max_concurrency;   /* EWSMaxConcurrency */
     uint32_t max_subscriptions; /* EWSMaxSubscriptions per target mailbox */
     long busy_backoff_ms;

@@ -29,6 +29,8 @@ static const struct op_entry ops[] = {
 };
 
 #define NOPS (sizeof(ops) / sizeof(ops[0]))
+_Static_assert(NOPS < sizeof(g_sim.op_count) / sizeof(g_sim.op_count[0]),
+               "op_count needs a row per operation and one for the rest");
 
 /* The names sim_count_op knows: the operations plus "other". */
 void
