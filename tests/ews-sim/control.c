@@ -420,6 +420,7 @@ sim_faults_clear(void)
         g_sim.faults = f->next;
         free(f->op);
         free(f->code);
+        free(f->inner);
         free(f);
     }
 }
@@ -434,15 +435,13 @@ sim_fault_take(int cas, const char *op, uint32_t mailbox, struct sim_fault *out)
             continue;
         *out = *f;
         out->code = sim_xstrdup(f->code);
+        out->inner = sim_xstrdup(f->inner);
         if (f->remaining > 0 && --f->remaining == 0) {
             *pp = f->next;
             free(f->op);
             free(f->code);
+            free(f->inner);
             free(f);
-        }
-        if (out->kind != FAULT_SOAP) {
-            free(out->code);
-            out->code = NULL;
         }
         return 0;
     }
@@ -452,7 +451,8 @@ sim_fault_take(int cas, const char *op, uint32_t mailbox, struct sim_fault *out)
 static int
 cmd_fault(const struct args *a, struct evbuffer *out)
 {
-    static const char *const kinds[] = {"busy", "503", "delay", "drop", "malformed", "error"};
+    static const char *const kinds[] = {"busy",      "503",   "delay",  "drop",
+                                        "malformed", "error", "message"};
     struct sim_fault f = {0}, *nf;
     const char *v;
     int k, argi = 3;
@@ -461,22 +461,25 @@ cmd_fault(const struct args *a, struct evbuffer *out)
         return ok(out);
     }
     if (a->n < 3 || strcmp(a->v[1], "add") != 0)
-        return err(out, "usage: fault add busy MS|503|delay MS|drop|malformed|error CODE "
-                        "[cas=C] [op=OP] [mailbox=M] [count=N] | fault clear");
-    for (k = 0; k < 6 && strcmp(a->v[2], kinds[k]) != 0; k++)
+        return err(out, "usage: fault add busy MS|503|delay MS|drop|malformed|error CODE|"
+                        "message CODE [inner=CODE] [backoff=MS] [cas=C] [op=OP] [mailbox=M] "
+                        "[count=N] | fault clear");
+    for (k = 0; k < 7 && strcmp(a->v[2], kinds[k]) != 0; k++)
         ;
-    if (k == 6)
+    if (k == 7)
         return err(out, "unknown fault: %s", a->v[2]);
     f.kind = k;
-    if (k == FAULT_BUSY || k == FAULT_DELAY || k == FAULT_SOAP) {
+    if (k == FAULT_BUSY || k == FAULT_DELAY || k == FAULT_SOAP || k == FAULT_MESSAGE) {
         if (a->n < 4)
             return err(out, "fault %s needs an argument", a->v[2]);
-        if (k == FAULT_SOAP)
+        if (k == FAULT_SOAP || k == FAULT_MESSAGE)
             f.code = a->v[3];
         else
             f.arg = atol(a->v[3]);
         argi = 4;
     }
+    if (k == FAULT_MESSAGE)
+        f.arg = (v = opt(a, argi, "backoff")) ? atol(v) : -1;
     f.cas = -1;
     f.mailbox = SIM_NONE;
     f.remaining = -1;
@@ -490,6 +493,7 @@ cmd_fault(const struct args *a, struct evbuffer *out)
     *nf = f;
     nf->op = sim_xstrdup(opt(a, argi, "op"));
     nf->code = sim_xstrdup(f.code);
+    nf->inner = sim_xstrdup(k == FAULT_MESSAGE ? opt(a, argi, "inner") : NULL);
     /* appended: faults apply in the order they were added */
     {
         struct sim_fault **pp = &g_sim.faults;

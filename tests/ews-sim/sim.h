@@ -85,7 +85,15 @@ struct sim_cas {
     uint64_t requests;
 };
 
-enum sim_fault_kind { FAULT_BUSY, FAULT_503, FAULT_DELAY, FAULT_DROP, FAULT_MALFORMED, FAULT_SOAP };
+enum sim_fault_kind {
+    FAULT_BUSY,
+    FAULT_503,
+    FAULT_DELAY,
+    FAULT_DROP,
+    FAULT_MALFORMED,
+    FAULT_SOAP,
+    FAULT_MESSAGE
+};
 
 struct sim_fault {
     int kind;
@@ -94,7 +102,8 @@ struct sim_fault {
     uint32_t mailbox; /* SIM_NONE: any */
     long remaining;   /* -1: until cleared */
     long arg;         /* back-off or delay in ms */
-    char *code;       /* FAULT_SOAP response code */
+    char *code;       /* FAULT_SOAP, FAULT_MESSAGE: the response code */
+    char *inner;      /* FAULT_MESSAGE: InnerErrorResponseCode, or NULL */
     struct sim_fault *next;
 };
 
@@ -324,8 +333,8 @@ void sim_autodiscover_pox(struct sim_req *r, const char *body, size_t n);
 void sim_autodiscover_soap(struct sim_req *r, const char *body, size_t n);
 
 /* ---- faults (control.c) ---- */
-/* Finds the first fault matching and consumes one use; fills *f with a copy whose code (set
- * for FAULT_SOAP only) the caller frees. 0 found, -1 none. */
+/* Finds the first fault matching and consumes one use; fills *f with a copy whose code and
+ * inner the caller frees. 0 found, -1 none. */
 int sim_fault_take(int cas, const char *op, uint32_t mailbox, struct sim_fault *f);
 void sim_count_op(const char *op);
 /* counter rows: the operations, then "other" */

@@ -236,12 +236,66 @@ delay_abort(struct sim_req *r)
     sim_req_release(r);
 }
 
-/* Applies a matching injected fault. 1 when it answered (or took) the request. */
+/* An error ResponseMessage as Exchange 2013+ gives for throttling and store trouble: HTTP 200,
+ * ResponseClass Error, MessageXml with the inner error and BackOffMilliseconds when given. */
+static void
+answer_message_error(struct sim_req *r, const struct sim_fault *f)
+{
+    struct evbuffer *out = evbuffer_new();
+    int avail = strcmp(r->opname, "GetUserAvailabilityRequest") == 0;
+    int n = 1;
+    const char *op = avail ? "GetUserAvailability" : r->opname;
+    if (avail) {
+        n = 0;
+        for (xmlNodePtr m = sim_child(sim_child(r->op, "MailboxDataArray"), "MailboxData"); m;
+             m = sim_next(m->next, "MailboxData"))
+            n++;
+    }
+    sim_soap_begin(out, 1);
+    evbuffer_add_printf(out, "<m:%sResponse xmlns:m=\"" SIM_NS_M "\" xmlns:t=\"" SIM_NS_T "\">%s",
+                        op, avail ? "<m:FreeBusyResponseArray>" : "<m:ResponseMessages>");
+    for (int i = 0; i < n; i++) {
+        if (avail)
+            evbuffer_add_printf(out, "<m:FreeBusyResponse>");
+        evbuffer_add_printf(out,
+                            "<m:%sResponseMessage ResponseClass=\"Error\"><m:MessageText>"
+                            "Simulated %s.</m:MessageText><m:ResponseCode>%s</m:ResponseCode>"
+                            "<m:DescriptiveLinkKey>0</m:DescriptiveLinkKey>",
+                            avail ? "" : r->opname, f->code, f->code);
+        if (f->inner || f->arg >= 0) {
+            evbuffer_add_printf(out, "<m:MessageXml>");
+            if (f->inner)
+                evbuffer_add_printf(out,
+                                    "<t:Value Name=\"InnerErrorMessageText\">Simulated %s."
+                                    "</t:Value><t:Value Name=\"InnerErrorResponseCode\">%s"
+                                    "</t:Value><t:Value Name=\"InnerErrorDescriptiveLinkKey\">0"
+                                    "</t:Value>",
+                                    f->inner, f->inner);
+            if (f->arg >= 0)
+                evbuffer_add_printf(out, "<t:Value Name=\"BackOffMilliseconds\">%ld</t:Value>",
+                                    f->arg);
+            evbuffer_add_printf(out, "</m:MessageXml>");
+        }
+        if (avail)
+            evbuffer_add_printf(out, "</m:ResponseMessage><m:FreeBusyView><t:FreeBusyViewType>"
+                                     "None</t:FreeBusyViewType></m:FreeBusyView>"
+                                     "</m:FreeBusyResponse>");
+        else
+            evbuffer_add_printf(out, "</m:%sResponseMessage>", r->opname);
+    }
+    evbuffer_add_printf(out, "%s</m:%sResponse>",
+                        avail ? "</m:FreeBusyResponseArray>" : "</m:ResponseMessages>", op);
+    sim_soap_end(out);
+    sim_req_reply(r, 200, out);
+}
+
+/* Applies a matching injected fault. 0 when none applies, else it answered (or took) r. */
 static int
 apply_fault(struct sim_req *r)
 {
     struct sim_fault f;
     char text[256];
+    int rc = 1;
     if (sim_fault_take(r->cas, r->opname, r->mailbox, &f) < 0)
         return 0;
     g_sim.ctr.faults_applied++;
@@ -249,32 +303,37 @@ apply_fault(struct sim_req *r)
     case FAULT_BUSY:
         sim_soap_fault(r, "ErrorServerBusy",
                        "The server cannot service this request right now. Try again later.", f.arg);
-        return 1;
+        break;
     case FAULT_503:
         evhttp_send_error(r->req, 503, "Service Unavailable");
         sim_req_release(r);
-        return 1;
+        break;
     case FAULT_DROP:
         sim_req_drop(r);
-        return 1;
+        break;
     case FAULT_MALFORMED:
         answer_malformed(r);
-        return 1;
+        break;
     case FAULT_SOAP:
         snprintf(text, sizeof(text), "Simulated %s.", f.code);
         sim_soap_fault(r, f.code, text, -1);
-        free(f.code);
-        return 1;
+        break;
+    case FAULT_MESSAGE:
+        answer_message_error(r, &f);
+        break;
     case FAULT_DELAY: {
         struct timeval tv = {f.arg / 1000, (f.arg % 1000) * 1000};
         r->timer = evtimer_new(g_sim.base, delay_done, r);
         sim_req_hold(r, delay_abort, NULL);
         evtimer_add(r->timer, &tv);
-        return 2;
+        break;
     }
     default:
-        return 0;
+        rc = 0;
     }
+    free(f.code);
+    free(f.inner);
+    return rc;
 }
 
 void

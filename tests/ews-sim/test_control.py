@@ -331,9 +331,15 @@ def test_faults(sim):
                                  '</m:FolderShape><m:FolderIds><t:DistinguishedFolderId '
                                  'Id="calendar"/></m:FolderIds></m:GetFolder>', **A))
     check(st == 500 and "a:ErrorMailboxStoreUnavailable" in text, "error fault: %s" % text)
+    sim.ok("fault add message ErrorInternalServerError inner=ErrorServerBusy backoff=900 "
+           "op=FindItem count=1")
+    st, text = sim.post(envelope(view(), **A))
+    check(st == 200 and code(text) == "ErrorInternalServerError" and
+          '<t:Value Name="InnerErrorResponseCode">ErrorServerBusy</t:Value>' in text and
+          '<t:Value Name="BackOffMilliseconds">900</t:Value>' in text, "message fault: %s" % text)
     check(sim.control("fault add explode")[-1].startswith("error"), "unknown fault accepted")
     c = sim.counters()
-    check(int(c["faults_applied"]) == 7, "faults_applied %s" % c["faults_applied"])
+    check(int(c["faults_applied"]) == 8, "faults_applied %s" % c["faults_applied"])
     print("faults: ok")
 
 
@@ -345,7 +351,7 @@ def test_throttling(sim):
     t = threading.Thread(target=lambda: first.update(r=sim.post(envelope(view(), **A))))
     t.start()
     deadline = time.time() + 20
-    while time.time() < deadline and sim.counters()["faults_applied"] == "7":
+    while time.time() < deadline and sim.counters()["faults_applied"] == "8":
         time.sleep(0.02)
     st, text = sim.post(envelope(view(), **A))
     t.join()

@@ -170,6 +170,22 @@ def collect(sim, answers):
     sim.ok("fault add busy 2500 count=1")
     post(sim, answers, "fault-busy", "<m:GetFolder/>", status=500, **A)
     post(sim, answers, "fault-unknown-op", "<m:FrobnicateItem/>", status=500)
+    sim.ok("fault add message ErrorInternalServerError inner=ErrorServerBusy backoff=900 "
+           "op=FindItem count=1")
+    post(sim, answers, "fault-message-finditem",
+         '<m:FindItem Traversal="Shallow">%s%s</m:FindItem>' % (SHAPE, CAL), **A)
+    sim.ok("fault add message ErrorMailboxStoreUnavailable op=GetUserAvailabilityRequest count=1")
+    post(sim, answers, "fault-message-availability",
+         "<m:GetUserAvailabilityRequest><t:TimeZone><t:Bias>0</t:Bias><t:StandardTime><t:Bias>0"
+         "</t:Bias><t:Time>00:00:00</t:Time><t:DayOrder>1</t:DayOrder><t:Month>1</t:Month>"
+         "<t:DayOfWeek>Sunday</t:DayOfWeek></t:StandardTime><t:DaylightTime><t:Bias>0</t:Bias>"
+         "<t:Time>00:00:00</t:Time><t:DayOrder>1</t:DayOrder><t:Month>1</t:Month><t:DayOfWeek>"
+         "Sunday</t:DayOfWeek></t:DaylightTime></t:TimeZone><m:MailboxDataArray><t:MailboxData>"
+         "<t:Email><t:Address>alice@example.com</t:Address></t:Email><t:AttendeeType>Required"
+         "</t:AttendeeType></t:MailboxData></m:MailboxDataArray><t:FreeBusyViewOptions>"
+         "<t:TimeWindow><t:StartTime>2026-01-01T00:00:00</t:StartTime><t:EndTime>"
+         "2026-01-02T00:00:00</t:EndTime></t:TimeWindow><t:RequestedView>FreeBusy"
+         "</t:RequestedView></t:FreeBusyViewOptions></m:GetUserAvailabilityRequest>")
     # pull
     text = post(sim, answers, "subscribe-pull",
                 "<m:Subscribe><m:PullSubscriptionRequest><t:FolderIds><t:DistinguishedFolderId "
