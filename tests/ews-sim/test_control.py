@@ -526,6 +526,15 @@ def test_start_errors():
     r = subprocess.run([SIM, "--listen", "cas1=127.0.0.1:%d" % free_port()], capture_output=True,
                        text=True, timeout=30)
     check(r.returncode == 1, "TLS without a certificate started")
+    demo = Sim(cas=("cas1", "cas2"), args=["--scenario", os.path.join(
+        os.path.dirname(os.path.abspath(__file__)), "demo.scenario")])
+    try:
+        check(demo.counters()["mailboxes"] == "3", "demo scenario")
+        st, text = demo.post(envelope(view(), impersonate="carol@example.com"),
+                             user="svc-presence@example.com", password="Presence-Demo-1")
+        check(st == 200 and len(subjects(text)) == 3, "demo calendar: %s" % text[:300])
+    finally:
+        demo.stop()
     sim = Sim(args=["--populate", "1000", "--http"], tls=False, lines=STANDARD)
     try:
         check(sim.counters()["mailboxes"] == "1003", "populate: %r" % sim.counters()["mailboxes"])
