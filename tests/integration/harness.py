@@ -7,6 +7,7 @@ Environment (set by meson): CP_BUILD_ROOT (where the calpresence binary is), CP_
 """
 
 import asyncio
+import json
 import os
 import re
 import shutil
@@ -106,6 +107,192 @@ Component "{COMPONENT}"
                 self.proc.kill()
                 self.proc.wait()
         self.proc = None
+
+
+class Ejabberd:
+    """A private ejabberd (Debian's 23.01) with the same hosts, component and users as Prosody.
+
+    Its config, Mnesia spool, logs, Erlang cookie and node name all live in WORKDIR. The node
+    runs without epmd: Erlang distribution listens on a free port of 127.0.0.1 given by
+    -erl_epmd_port (what ejabberdctl does for ERL_DIST_PORT), so nothing is registered with,
+    or started as, a system epmd. The VM is run directly with erl, as ejabberdctl does, but as
+    the current user: ejabberdctl would switch to the `ejabberd` user, who cannot read WORKDIR.
+    """
+
+    ERL_LIBS = "/usr/lib/x86_64-linux-gnu"  # where Debian installs ejabberd's applications
+    START_TIMEOUT = 90  # an Erlang VM starting ejabberd on a loaded 2-core machine
+
+    def __init__(self, workdir, secret=SECRET):
+        self.dir = os.path.join(workdir, "ejabberd")
+        self.spool = os.path.join(self.dir, "spool")
+        self.logdir = os.path.join(self.dir, "log")
+        for d in (self.spool, self.logdir):
+            os.makedirs(d, exist_ok=True)
+        self.c2s_port = free_port()
+        self.component_port = free_port()
+        self.dist_port = free_port()
+        self.node = f"calpresence_test_{self.dist_port}@localhost"
+        self.secret = secret
+        self.cfg = os.path.join(self.dir, "ejabberd.yml")
+        self.proc = None
+        self.registered = False
+        self._helpers = []  # PIDs of the VM's helper processes (erl_child_setup)
+        cookie = os.path.join(self.dir, ".erlang.cookie")  # found through HOME
+        with open(os.open(cookie, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o400), "w") as f:
+            f.write(f"calpresence{os.getpid()}{self.dist_port}{time.time_ns()}")
+        self._write_config()
+
+    def _write_config(self):
+        # JSON strings are YAML strings: quoting the secret this way is always safe.
+        with open(self.cfg, "w") as f:
+            f.write(f"""
+hosts:
+  - {DOMAIN}
+  - {OTHER_DOMAIN}
+loglevel: info
+log_rotate_count: 0
+hide_sensitive_log_data: true
+certfiles: []
+acme:
+  auto: false
+auth_method: internal
+auth_password_format: scram
+s2s_access: none
+listen:
+  -
+    port: {self.c2s_port}
+    ip: "127.0.0.1"
+    module: ejabberd_c2s
+    starttls: false
+    starttls_required: false
+  -
+    port: {self.component_port}
+    ip: "127.0.0.1"
+    module: ejabberd_service
+    access: all
+    hosts:
+      {COMPONENT}:
+        password: {json.dumps(self.secret)}
+modules:
+  mod_roster: {{}}
+  mod_disco: {{}}
+""")
+
+    def _env(self):
+        env = dict(os.environ)
+        env.update(HOME=self.dir, ERL_LIBS=self.ERL_LIBS, EJABBERD_CONFIG_PATH=self.cfg,
+                   EJABBERD_LOG_PATH=os.path.join(self.logdir, "ejabberd.log"),
+                   ERL_CRASH_DUMP=os.path.join(self.logdir, "erl_crash.dump"),
+                   ERL_CRASH_DUMP_BYTES="0",
+                   CONTRIB_MODULES_PATH=os.path.join(self.dir, "contrib"))
+        for var in ("EJABBERD_PID_PATH", "ERL_EPMD_PORT", "ERL_EPMD_ADDRESS", "ERL_FLAGS",
+                    "ERL_AFLAGS", "ERL_ZFLAGS", "ERL_DIST_PORT"):
+            env.pop(var, None)
+        return env
+
+    def _erl(self, node, *args):
+        return ["erl", "-sname", node, "-erl_epmd_port", str(self.dist_port), "-start_epmd",
+                "false", "-noinput", *args]
+
+    def log(self):
+        text = ""
+        for name in ("stdout.log", "log/ejabberd.log", "log/error.log"):
+            try:
+                with open(os.path.join(self.dir, name), errors="replace") as f:
+                    text += f"--- {name}\n" + f.read()[-20000:]
+            except OSError:
+                pass
+        return text
+
+    def start(self):
+        self.log_file = open(os.path.join(self.dir, "stdout.log"), "ab")
+        self.proc = subprocess.Popen(
+            self._erl(self.node, "-kernel", "inet_dist_use_interface", "{127,0,0,1}",
+                      "+K", "true", "-mnesia", "dir", f'"{self.spool}"', "-s", "ejabberd"),
+            cwd=self.spool, env=self._env(), stdout=self.log_file, stderr=subprocess.STDOUT)
+        try:
+            deadline = time.monotonic() + self.START_TIMEOUT
+            for port in (self.c2s_port, self.component_port):
+                while not self._listening(port):
+                    if self.proc.poll() is not None:
+                        raise AssertionError(f"ejabberd exited ({self.proc.returncode}) while "
+                                             f"starting:\n{self.log()}")
+                    if time.monotonic() > deadline:
+                        raise TimeoutError(f"ejabberd did not listen on {port}:\n{self.log()}")
+                    time.sleep(0.2)
+            self._helpers = self._children(self.proc.pid)
+            if not self.registered:
+                for user, host in USERS:
+                    self.ctl("register", user, host, PASSWORD)
+                self.registered = True
+        except BaseException:
+            self.stop()
+            raise
+
+    @staticmethod
+    def _listening(port):
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return True
+        except OSError:
+            return False
+
+    @staticmethod
+    def _children(pid):
+        found = []
+        for entry in os.listdir("/proc"):
+            if entry.isdigit():
+                try:
+                    with open(f"/proc/{entry}/stat") as f:
+                        # the field after the parenthesised command is the state, then the ppid
+                        if int(f.read().rsplit(")", 1)[1].split()[1]) == pid:
+                            found.append(int(entry))
+                except (OSError, IndexError, ValueError):
+                    pass
+        return found
+
+    def ctl(self, *args, check=True):
+        """Runs an ejabberdctl command on the node (ejabberdctl's own `erl -s ejabberd_ctl`
+        call, from a hidden node that neither listens nor uses epmd)."""
+        name = f"ctl_{os.getpid()}_{free_port()}@localhost"
+        res = subprocess.run(self._erl(name, "-hidden", "-dist_listen", "false", "-s",
+                                       "ejabberd_ctl", "-extra", self.node, *args),
+                             cwd=self.spool, env=self._env(), capture_output=True, text=True,
+                             timeout=self.START_TIMEOUT)
+        if check and res.returncode != 0:
+            raise AssertionError(f"ejabberdctl {' '.join(args[:1])} failed ({res.returncode}): "
+                                 f"{res.stdout}{res.stderr}")
+        return res
+
+    def stop(self):
+        """SIGTERM makes the VM stop ejabberd and Mnesia cleanly (init:stop)."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(self.START_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        # erl_child_setup leaves with the VM; make sure, by the PIDs seen at start.
+        for pid in self._helpers:
+            for _ in range(50):
+                try:
+                    os.kill(pid, 0)
+                except ProcessLookupError:
+                    break
+                time.sleep(0.1)
+            else:
+                try:
+                    with open(f"/proc/{pid}/comm") as f:
+                        if f.read().strip() == "erl_child_setup":  # not a reused PID
+                            os.kill(pid, signal.SIGKILL)
+                except (OSError, ProcessLookupError):
+                    pass
+        self._helpers = []
+        self.proc = None
+        if getattr(self, "log_file", None):
+            self.log_file.close()
+            self.log_file = None
 
 
 class Component:

@@ -1,0 +1,173 @@
+"""The component against a real ejabberd (Debian 12's 23.01): handshake, disco, a subscription
+and the presence that follows, a wrong secret, ejabberd restarted, shutdown. The same checks as
+test_component.py makes against Prosody, so docs/xmpp-servers.md's ejabberd set-up is tested.
+Run with /usr/bin/python3 (slixmpp)."""
+
+import os
+import shutil
+import signal
+import sys
+import unittest
+
+sys.path.insert(0, os.path.dirname(__file__))
+import harness as h  # noqa: E402
+
+CAL_ALICE = f"alice@{h.COMPONENT}"
+DISCO_INFO = "http://jabber.org/protocol/disco#info"
+
+
+def calendar_presences(client, jid=CAL_ALICE, ptype=None):
+    return [p for p in client.presences
+            if p["from"].bare == jid and (ptype is None or p["type"] == ptype)]
+
+
+@unittest.skipUnless(shutil.which("erl") and os.path.isdir(
+    os.path.join(h.Ejabberd.ERL_LIBS, "ejabberd-23.01")), "ejabberd 23.01 is not installed "
+    "(scripts/install-deps.sh installs it)")
+class EjabberdTest(unittest.TestCase):
+    def setUp(self):
+        self.ws = h.Workspace("ejd-" + self.id().split(".")[-1])
+        self.server = h.Ejabberd(self.ws.dir)
+        self.session = None
+        self.component = None
+        self.server.start()
+        self.component = h.Component(self.ws.dir, self.server)
+
+    def tearDown(self):
+        if self.session:
+            self.session.close()
+        if self.component:
+            if self.component.proc and self.component.proc.poll() is None:
+                self.component.signal(signal.SIGCONT)  # in case a test left it stopped
+            self.component.stop()
+        self.server.stop()
+        failed = any(e for t, e in (self._outcome.result.errors + self._outcome.result.failures)
+                     if t is self)
+        if failed:
+            print(self.server.log()[-4000:])
+        self.ws.keep = failed
+        self.ws.cleanup()
+
+    def start(self):
+        self.component.start()
+        self.session = h.Session(self.server)
+
+    def subscribe_bob(self):
+        """bob subscribes to alice's calendar JID; returns bob's client once the presence that
+        follows the approval has arrived."""
+        bob = self.session.client("bob")
+        bob.send_presence(pto=CAL_ALICE, ptype="subscribe")
+        self.component.wait_log(r"bob@localhost subscribed to alice@calendar\.localhost")
+        self.session.wait_for(lambda: calendar_presences(bob, ptype="unavailable"),
+                              what="current presence after subscribing")
+        return bob
+
+    def test_handshake_and_disco(self):
+        self.start()
+        self.assertRegex(self.component.log(),
+                         rf"connected to 127\.0\.0\.1:{self.server.component_port} as component")
+        alice = self.session.client("alice")
+        info = self.session.iq(alice, h.COMPONENT, f"<query xmlns='{DISCO_INFO}'/>")
+        self.assertEqual(info["type"], "result")
+        q = info.xml.find(f"{{{DISCO_INFO}}}query")
+        ident = q.find(f"{{{DISCO_INFO}}}identity")
+        self.assertEqual((ident.get("category"), ident.get("type")), ("gateway", "calendar"))
+        features = {f.get("var") for f in q.findall(f"{{{DISCO_INFO}}}feature")}
+        self.assertIn("http://jabber.org/protocol/commands", features)
+        self.assertIn("urn:xmpp:ping", features)
+
+        info = self.session.iq(alice, CAL_ALICE, f"<query xmlns='{DISCO_INFO}'/>")
+        self.assertEqual(info["type"], "result")
+        ident = info.xml.find(f"{{{DISCO_INFO}}}query/{{{DISCO_INFO}}}identity")
+        self.assertIn("alice@localhost", ident.get("name"))
+
+        # ejabberd's own disco (mod_disco) answers for the user's server, not the component.
+        server_info = self.session.iq(alice, h.DOMAIN, f"<query xmlns='{DISCO_INFO}'/>")
+        self.assertEqual(server_info["type"], "result")
+        self.assertEqual(server_info.xml.find(f"{{{DISCO_INFO}}}query/{{{DISCO_INFO}}}identity")
+                         .get("category"), "server")
+
+        # A user of a domain the component does not serve is refused by the component.
+        eve = self.session.client("eve", h.OTHER_DOMAIN)
+        self.assertEqual(h.error_condition(
+            self.session.iq(eve, h.COMPONENT, "<ping xmlns='urn:xmpp:ping'/>")), "forbidden")
+
+    def test_subscribe_probe_unsubscribe(self):
+        self.start()
+        bob = self.subscribe_bob()
+        # ejabberd turns the component's `subscribed` into a roster push to bob AND delivers
+        # the stanza itself to bob's resource (full JID), before the presence that follows.
+        self.session.wait_for(lambda: bob.client_roster[CAL_ALICE]["subscription"] == "to",
+                              what="subscription approved by the calendar JID")
+        types = [p["type"] for p in calendar_presences(bob)]
+        self.assertIn("subscribed", types)
+        self.assertLess(types.index("subscribed"), types.index("unavailable"))
+        self.assertEqual(calendar_presences(bob, ptype="unavailable")[0]["to"], bob.boundjid)
+
+        before = len(calendar_presences(bob, ptype="unavailable"))
+        bob.send_presence(pto=CAL_ALICE, ptype="probe")
+        self.session.wait_for(lambda: len(calendar_presences(bob, ptype="unavailable")) > before,
+                              what="presence answering a probe")
+
+        carol = self.session.client("carol")
+        carol.send_presence(pto=CAL_ALICE, ptype="probe")
+        self.component.wait_log(r"probe from carol@localhost answered unsubscribed")
+        self.session.sleep(0.5)
+        self.assertEqual(calendar_presences(carol), [], "ejabberd drops the `unsubscribed`")
+
+        bob.send_presence(pto=CAL_ALICE, ptype="unsubscribe")
+        self.component.wait_log(r"bob@localhost unsubscribed from alice@calendar\.localhost")
+        self.session.wait_for(lambda: bob.client_roster[CAL_ALICE]["subscription"] == "none",
+                              what="subscription removed from bob's roster")
+
+    def test_wrong_secret_exits_1(self):
+        bad = h.Component(self.ws.dir, self.server, secret="not-the-secret")
+        bad.start(wait_online=False)
+        self.assertEqual(bad.wait(), 1)
+        self.assertRegex(bad.log(), r"refused the handshake .*check \[component\] secret")
+        self.assertNotIn("not-the-secret", bad.log())
+
+    def test_ejabberd_restart_reconnects_and_resends(self):
+        """ejabberd goes away while bob is subscribed. The component is held (SIGSTOP) until
+        ejabberd is back and bob online again, so the presence bob then receives can only be
+        the one the component resends after its new handshake (bob's login probe went to a
+        component that was not connected)."""
+        self.start()
+        self.subscribe_bob()
+        self.session.close()
+        self.session = None
+
+        self.component.signal(signal.SIGSTOP)
+        self.server.stop()
+        self.server.start()
+        self.session = h.Session(self.server)
+        bob = self.session.client("bob")
+        self.assertEqual(bob.client_roster[CAL_ALICE]["subscription"], "to",
+                         "ejabberd kept bob's subscription across its restart")
+        self.session.sleep(1)
+        self.assertEqual(calendar_presences(bob, ptype="unavailable"), [],
+                         "no presence can come from a component that is not connected")
+
+        self.component.signal(signal.SIGCONT)
+        self.component.wait_log(r"disconnected from 127\.0\.0\.1")
+        self.component.wait_log(r"connected to .* as component", count=2, timeout=60)
+        self.component.wait_log(r"sent current presence to 1 subscriptions")
+        self.session.wait_for(lambda: calendar_presences(bob, ptype="unavailable"),
+                              what="presence resent after the reconnect")
+        answer = self.session.iq(bob, h.COMPONENT, "<ping xmlns='urn:xmpp:ping'/>")
+        self.assertEqual(answer["type"], "result")
+        self.assertIsNone(self.component.proc.poll())
+
+    def test_sigterm_sends_unavailable(self):
+        self.start()
+        bob = self.subscribe_bob()
+        before = len(calendar_presences(bob, ptype="unavailable"))
+        self.component.signal(signal.SIGTERM)
+        self.assertEqual(self.component.wait(), 0)
+        self.session.wait_for(lambda: len(calendar_presences(bob, ptype="unavailable")) > before,
+                              what="unavailable at shutdown")
+        self.assertIn("sent unavailable to 1 subscriptions", self.component.log())
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
