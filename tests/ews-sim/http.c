@@ -16,6 +16,7 @@
 
 #define CONN_BUCKETS 4096
 #define MAX_BODY (8 * 1024 * 1024)
+#define MAX_HEADERS (64 * 1024)
 
 struct sim_conn {
     struct evhttp_connection *evcon;
@@ -348,6 +349,7 @@ sim_cas_start(int cas)
     if (!g_sim.plain_http)
         evhttp_set_bevcb(s->http, tls_bevcb, NULL);
     evhttp_set_max_body_size(s->http, MAX_BODY);
+    evhttp_set_max_headers_size(s->http, MAX_HEADERS);
     evhttp_set_allowed_methods(s->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD);
     /* streaming answers stay open for up to 30 minutes of (scaled) time */
     evhttp_set_timeout(s->http, 3600);
