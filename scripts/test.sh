@@ -1,7 +1,8 @@
 #!/bin/sh
 # Installs what is missing, builds, and runs every test:
 #   1. the whole suite under AddressSanitizer + UndefinedBehaviorSanitizer (build-asan/);
-#   2. the unit suite under valgrind (build-valgrind/);
+#   2. the unit suite, and the daemon in the XMPP integration tests, under valgrind
+#      (build-valgrind/);
 #   3. each libFuzzer target for a short run (build-fuzz/, clang).
 # Ends with the line "N passed, N failed, N skipped"; exits non-zero when anything failed.
 set -u
@@ -33,6 +34,9 @@ step meson test -C build-asan --print-errorlogs --num-processes 2 --no-suite ben
 step setup build-valgrind
 step ninja -C build-valgrind
 step meson test -C build-valgrind --print-errorlogs --suite unit --setup valgrind
+# The daemon itself under valgrind, driven by the XMPP integration tests.
+step env CP_DAEMON_WRAPPER="valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite" \
+    meson test -C build-valgrind --print-errorlogs --suite integration test_component test_adhoc
 
 fuzz_setup() { (CC=clang && export CC && setup build-fuzz -Dfuzz=true -Db_sanitize=address,undefined -Db_lundef=false); }
 step fuzz_setup

@@ -30,7 +30,12 @@ SECRET = "component-secret-for-tests"
 PASSWORD = "password"
 USERS = [("alice", DOMAIN), ("bob", DOMAIN), ("carol", DOMAIN), ("admin", DOMAIN),
          ("eve", OTHER_DOMAIN)]
-TIMEOUT = 20  # seconds any single expected event may take on a loaded machine
+# CP_DAEMON_WRAPPER runs the daemon under a checker, e.g. valgrind (scripts/test.sh does), which
+# must exit with WRAPPER_ERROR_CODE when it finds an error.
+DAEMON_WRAPPER = os.environ.get("CP_DAEMON_WRAPPER", "").split()
+WRAPPER_ERROR_CODE = 99
+# Seconds any single expected event may take on a loaded machine (more under a checker).
+TIMEOUT = 20 * (5 if DAEMON_WRAPPER else 1)
 
 
 def free_port():
@@ -221,6 +226,12 @@ modules:
                         raise TimeoutError(f"ejabberd did not listen on {port}:\n{self.log()}")
                     time.sleep(0.2)
             self._helpers = self._children(self.proc.pid)
+            # The listeners can accept before ejabberd has finished starting (its tables may
+            # not exist yet): wait as `ejabberdctl started` does, for `status` to succeed.
+            while self.ctl("status", check=False).returncode != 0:
+                if self.proc.poll() is not None or time.monotonic() > deadline:
+                    raise AssertionError(f"ejabberd did not finish starting:\n{self.log()}")
+                time.sleep(0.5)
             if not self.registered:
                 for user, host in USERS:
                     self.ctl("register", user, host, PASSWORD)
@@ -334,8 +345,8 @@ level = debug
 
     def start(self, wait_online=True):
         self.logfile = open(self.logpath, "ab")
-        self.proc = subprocess.Popen([CALPRESENCE, "-c", self.conf], stdout=self.logfile,
-                                     stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(DAEMON_WRAPPER + [CALPRESENCE, "-c", self.conf],
+                                     stdout=self.logfile, stderr=subprocess.STDOUT)
         if wait_online:
             self.wait_log(r"connected to .* as component")
 
@@ -363,7 +374,14 @@ level = debug
         self.proc.send_signal(sig)
 
     def wait(self, timeout=TIMEOUT):
-        return self.proc.wait(timeout)
+        code = self.proc.wait(timeout)
+        self._check_wrapper(code)
+        return code
+
+    def _check_wrapper(self, code):
+        if code == WRAPPER_ERROR_CODE and DAEMON_WRAPPER:
+            raise AssertionError(f"{DAEMON_WRAPPER[0]} reported errors in calpresence:\n"
+                                 f"{self.log()}")
 
     def stop(self):
         if self.proc and self.proc.poll() is None:
@@ -373,6 +391,8 @@ level = debug
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+        if self.proc:
+            self._check_wrapper(self.proc.returncode)
 
 
 class Client(slixmpp.ClientXMPP):
