@@ -124,21 +124,25 @@ def main():
         rc, out, err, took = run(["-c", config(sim), "calendar", "alice@example.com"])
         check(rc == 0 and took >= 0.7, "ErrorServerBusy waited out (%.2f s, %s)" % (took, err.strip()))
 
-        watch = subprocess.Popen([TOOL, "-c", config(sim, mode="pull"), "watch",
-                                  "alice@example.com", "--count", "1"],
-                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        line = watch.stderr.readline()
-        check("watching alice@example.com" in line, "pull subscription made (%r)" % line)
-        time.sleep(1)
-        sim.ok("item add alice@example.com +3h +4h tentative \"Review\"")
-        try:
-            out, err = watch.communicate(timeout=60)
-        except subprocess.TimeoutExpired:
-            watch.kill()
-            out, err = watch.communicate()
-        check(watch.returncode == 0, "watch ends after --count 1 (%s)" % err.strip())
-        check(len(out.splitlines()) == 1 and " created:" in out,
-              "one line for the CreatedEvent (%r)" % out)
+        # Streaming frames carry t:Notification (the schema's namespace): both modes must
+        # print the event.
+        for mode in ("pull", "streaming"):
+            watch = subprocess.Popen([TOOL, "-c", config(sim, mode=mode), "watch",
+                                      "alice@example.com", "--count", "1"],
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            line = watch.stderr.readline()
+            check("watching alice@example.com" in line, "%s subscription made (%r)" % (mode, line))
+            time.sleep(1)
+            sim.ok("item add alice@example.com +3h +4h tentative \"Review %s\"" % mode)
+            try:
+                out, err = watch.communicate(timeout=60)
+            except subprocess.TimeoutExpired:
+                watch.kill()
+                out, err = watch.communicate()
+            check(watch.returncode == 0,
+                  "%s watch ends after --count 1 (%s)" % (mode, err.strip()))
+            check(len(out.splitlines()) == 1 and " created:" in out,
+                  "%s: one line for the CreatedEvent (%r)" % (mode, out))
 
         watch_push(sim)
     finally:
