@@ -127,6 +127,36 @@ class EjabberdTest(unittest.TestCase):
         self.assertRegex(bad.log(), r"refused the handshake .*check \[component\] secret")
         self.assertNotIn("not-the-secret", bad.log())
 
+    def test_what_ejabberd_does_unlike_prosody(self):
+        """Documented in docs/xmpp-servers.md: (1) a component name the listener does not know
+        is refused as `not-authorized`, the answer to a wrong secret (Prosody: host-unknown);
+        (2) a second connection for a connected component name is accepted (Prosody: conflict),
+        and ejabberd then spreads the stanzas over both."""
+        os.makedirs(os.path.join(self.ws.dir, "unknown"))
+        unknown = h.Component(os.path.join(self.ws.dir, "unknown"), self.server)
+        with open(unknown.conf) as f:
+            conf = f.read()
+        with open(unknown.conf, "w") as f:
+            f.write(conf.replace(f"jid = {h.COMPONENT}", "jid = unknown.localhost"))
+        unknown.start(wait_online=False)
+        self.assertEqual(unknown.wait(), 1)
+        self.assertRegex(unknown.log(), r"refused the handshake for unknown\.localhost "
+                                        r"\(not-authorized\)")
+
+        self.start()
+        os.makedirs(os.path.join(self.ws.dir, "second"))
+        second = h.Component(os.path.join(self.ws.dir, "second"), self.server)
+        try:
+            second.start()  # waits for `connected ... as component`
+            alice = self.session.client("alice")
+            for _ in range(4):
+                answer = self.session.iq(alice, h.COMPONENT, "<ping xmlns='urn:xmpp:ping'/>")
+                self.assertEqual(answer["type"], "result")
+            self.assertIsNone(self.component.proc.poll())
+            self.assertNotIn("conflict", second.log())
+        finally:
+            second.stop()
+
     def test_ejabberd_restart_reconnects_and_resends(self):
         """ejabberd goes away while bob is subscribed. The component is held (SIGSTOP) until
         ejabberd is back and bob online again, so the presence bob then receives can only be
