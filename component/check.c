@@ -293,6 +293,9 @@ ews_run_sync(const struct cp_config *cfg, const char *url, enum ews_impersonatio
         ec.server_version = EWS_V2010_SP2;
     ec.trust_dir = cfg->trust_dir;
     ec.ca_file = cfg->ca_file;
+    /* As the daemon does: with weak_certificates = warn a server the certificate step passed
+     * with a warning is reached at security level 0 (logged by ews/), not reported down. */
+    ec.allow_weak_tls = cfg->weak_certificates == CP_WEAK_WARN;
     ec.timeout = cfg->timeout > 0 ? cfg->timeout : 30;
     ec.queue = 4;
     ec.concurrency = 1;
