@@ -216,11 +216,13 @@ on_conn_event(xmpp_conn_t *conn, xmpp_conn_event_t status, int error,
     if (!x->ever_online && stream_error &&
         (stream_error->type == XMPP_SE_NOT_AUTHORIZED ||
          stream_error->type == XMPP_SE_HOST_UNKNOWN)) {
-        char msg[320];
+        char msg[512];
+        /* ejabberd answers not-authorized for an unknown component name too. */
         if (stream_error->type == XMPP_SE_NOT_AUTHORIZED)
             snprintf(msg, sizeof(msg),
                      "%s:%d refused the handshake for %s (%s): check [component] secret against "
-                     "the server's component_secret",
+                     "the server's component secret (and, with ejabberd, [component] jid against "
+                     "its ejabberd_service hosts)",
                      x->host, x->port, x->jid, reason);
         else
             snprintf(msg, sizeof(msg),
@@ -307,6 +309,12 @@ schedule_reconnect(struct cp_xmpp *x)
     event_add(x->retry_ev, &tv);
 }
 
+static unsigned
+reconnect_max_ms(int reconnect_max_s)
+{
+    return reconnect_max_s > 0 ? (unsigned)reconnect_max_s * 1000u : 60000u;
+}
+
 struct cp_xmpp *
 cp_xmpp_new(struct event_base *base, const char *jid, const char *secret, const char *host,
             int port, int reconnect_max_s, const struct cp_xmpp_events *events, void *ud)
@@ -333,10 +341,15 @@ cp_xmpp_new(struct event_base *base, const char *jid, const char *secret, const 
         return NULL;
     }
     xmpp_conn_set_sockopt_callback(x->conn, on_sockopt);
-    unsigned max_ms = reconnect_max_s > 0 ? (unsigned)reconnect_max_s * 1000u : 60000u;
-    cp_backoff_init(&x->backoff, RECONNECT_BASE_MS, max_ms,
+    cp_backoff_init(&x->backoff, RECONNECT_BASE_MS, reconnect_max_ms(reconnect_max_s),
                     (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32));
     return x;
+}
+
+void
+cp_xmpp_set_reconnect_max(struct cp_xmpp *x, int reconnect_max_s)
+{
+    cp_backoff_set_max(&x->backoff, reconnect_max_ms(reconnect_max_s));
 }
 
 void

@@ -112,6 +112,9 @@ Component "{COMPONENT}"
                 self.proc.kill()
                 self.proc.wait()
         self.proc = None
+        if getattr(self, "log", None):
+            self.log.close()
+            self.log = None
 
 
 class Ejabberd:
@@ -393,6 +396,9 @@ level = debug
                 self.proc.wait()
         if self.proc:
             self._check_wrapper(self.proc.returncode)
+        if getattr(self, "logfile", None):
+            self.logfile.close()
+            self.logfile = None
 
 
 class Client(slixmpp.ClientXMPP):
