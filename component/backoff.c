@@ -4,9 +4,15 @@ void
 cp_backoff_init(struct cp_backoff *b, unsigned base_ms, unsigned max_ms, uint64_t seed)
 {
     b->base_ms = base_ms ? base_ms : 1;
-    b->max_ms = max_ms < b->base_ms ? b->base_ms : max_ms;
     b->attempts = 0;
+    cp_backoff_set_max(b, max_ms);
     b->rng = seed ? seed : 0x9e3779b97f4a7c15ULL;
+}
+
+void
+cp_backoff_set_max(struct cp_backoff *b, unsigned max_ms)
+{
+    b->max_ms = max_ms < b->base_ms ? b->base_ms : max_ms;
 }
 
 static uint64_t

@@ -15,6 +15,10 @@ struct cp_backoff {
 /* Initialises B with BASE_MS and MAX_MS (MAX_MS >= BASE_MS > 0) and a jitter SEED. */
 void cp_backoff_init(struct cp_backoff *b, unsigned base_ms, unsigned max_ms, uint64_t seed);
 
+/* Changes the cap to MAX_MS (raised to the base when below it) from the next delay on; the
+ * failures counted so far are kept. */
+void cp_backoff_set_max(struct cp_backoff *b, unsigned max_ms);
+
 /* Returns the delay before the next attempt and counts one failure: base * 2^attempts capped at
  * max, then "equal jitter": a uniformly random value in [delay/2, delay]. */
 unsigned cp_backoff_next(struct cp_backoff *b);

@@ -50,6 +50,10 @@ bool cp_xmpp_send(struct cp_xmpp *x, xmpp_stanza_t *stanza);
 /* Uses SECRET for the next handshake (configuration reload). Returns 0 or CP_ENOMEM. */
 int cp_xmpp_set_secret(struct cp_xmpp *x, const char *secret);
 
+/* Caps the back-off between reconnects at RECONNECT_MAX_S seconds from the next retry on
+ * (configuration reload). */
+void cp_xmpp_set_reconnect_max(struct cp_xmpp *x, int reconnect_max_s);
+
 /* Flushes what is queued, closes the stream, and calls DONE(UD) once the connection is closed
  * or after a bounded wait. Stops reconnecting. */
 void cp_xmpp_stop(struct cp_xmpp *x, void (*done)(void *ud), void *ud);

@@ -179,6 +179,23 @@ Test(backoff, jitter_spreads_reconnects)
     cr_expect(seen_max - seen_min > 10000, "jitter range %u..%u", seen_min, seen_max);
 }
 
+/* A reload of reconnect_max: the next delays obey the new cap, the failure count stays. */
+Test(backoff, cap_changes_from_the_next_delay)
+{
+    struct cp_backoff b;
+    cp_backoff_init(&b, 1000, 60000, 777);
+    for (int i = 0; i < 5; i++)
+        cp_backoff_next(&b); /* nominal 16000 next */
+    cp_backoff_set_max(&b, 3000);
+    for (int i = 0; i < 5; i++) {
+        unsigned d = cp_backoff_next(&b);
+        cr_expect(d >= 1500 && d <= 3000, "after lowering the cap: %u not in [1500, 3000]", d);
+    }
+    cp_backoff_set_max(&b, 10);
+    unsigned d = cp_backoff_next(&b);
+    cr_expect(d >= 500 && d <= 1000, "a cap below the base is the base (%u)", d);
+}
+
 Test(backoff, never_overflows)
 {
     struct cp_backoff b;
