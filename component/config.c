@@ -689,6 +689,37 @@ cp_config_diff(const struct cp_config *old, const struct cp_config *new,
     return restart;
 }
 
+void
+cp_config_keep_restart_only(struct cp_config *new, struct cp_config *old)
+{
+    for (size_t k = 0; k < cp_config_key_count; k++) {
+        const struct cp_config_key *key = &cp_config_keys[k];
+        if (key->live)
+            continue;
+        switch (key->type) {
+        case CP_KEY_STRING: {
+            char **a = field(new, key), **b = field(old, key), *s = *a;
+            *a = *b;
+            *b = s;
+            break;
+        }
+        case CP_KEY_INT:
+        case CP_KEY_ENUM: {
+            int *a = field(new, key), *b = field(old, key), v = *a;
+            *a = *b;
+            *b = v;
+            break;
+        }
+        case CP_KEY_LIST: {
+            struct cp_strlist *a = field(new, key), *b = field(old, key), l = *a;
+            *a = *b;
+            *b = l;
+            break;
+        }
+        }
+    }
+}
+
 bool
 cp_config_is_admin(const struct cp_config *cfg, const char *bare_jid)
 {

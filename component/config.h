@@ -91,6 +91,11 @@ int cp_config_diff(const struct cp_config *old, const struct cp_config *new,
                    void (*report)(const char *section, const char *key, bool live, void *ud),
                    void *ud);
 
+/* Gives NEW the running value of every key a reload cannot apply (live = false), swapping it
+ * with OLD's, so that the configuration in force changes only where cp_config_diff reports
+ * "applied". Both keep owning what they then hold; OLD is normally freed next. */
+void cp_config_keep_restart_only(struct cp_config *new, struct cp_config *old);
+
 /* True when BARE_JID is listed in `admins` (case-insensitive domain, exact localpart). */
 bool cp_config_is_admin(const struct cp_config *cfg, const char *bare_jid);
 

@@ -213,10 +213,14 @@ cp_daemon_reload(struct cp_daemon *d, char *msg, size_t msglen)
     /* Count every change, live or not, through the report callback. */
     cp_config_diff(d->cfg, fresh, report_change, &r);
     changed = r.used > 0;
-    /* Restart-only keys keep acting through the objects built at start (the XMPP connection,
-     * the store); the live ones take effect from the new struct right away. */
+    /* Restart-only keys keep their running values: the XMPP connection and the store were
+     * built from them, and code reading d->cfg (jid, domains, mailbox_domain...) must not
+     * switch to a value the report says needs a restart. The live ones take effect from the
+     * new struct right away. */
+    cp_config_keep_restart_only(fresh, d->cfg);
     if (fresh->secret && strcmp(fresh->secret, d->cfg->secret) != 0)
         cp_xmpp_set_secret(d->xmpp, fresh->secret);
+    cp_xmpp_set_reconnect_max(d->xmpp, fresh->reconnect_max);
     cp_log_set_level(fresh->log_level);
     cp_config_free(d->cfg);
     d->cfg = fresh;

@@ -272,6 +272,34 @@ Test(config, diff_live_and_restart)
     cp_config_free(b);
 }
 
+/* A reload keeps the running value of every restart-only key: after keep_restart_only the new
+ * configuration differs from the running one only in live keys, and both free cleanly. */
+Test(config, keep_restart_only_leaves_only_live_changes)
+{
+    struct cp_config *ref, *running, *fresh;
+    struct diff_log d = {0};
+    char *pa = source_path("tests/component/fixtures/minimal.conf");
+    char *pb = source_path("tests/component/fixtures/full.conf");
+
+    cr_assert_eq(cp_config_load(pa, &ref, errbuf, sizeof(errbuf)), CP_OK, "%s", errbuf);
+    cr_assert_eq(cp_config_load(pa, &running, errbuf, sizeof(errbuf)), CP_OK, "%s", errbuf);
+    cr_assert_eq(cp_config_load(pb, &fresh, errbuf, sizeof(errbuf)), CP_OK, "%s", errbuf);
+    cp_config_keep_restart_only(fresh, running);
+    cr_expect_eq(cp_config_diff(ref, fresh, record, &d), 0, "restart-only changes kept: %s",
+                 d.text);
+    cr_expect_str_eq(fresh->jid, ref->jid);
+    cr_expect_str_eq(fresh->domains.items[0], ref->domains.items[0]);
+    int live_keys = 0;
+    for (size_t k = 0; k < cp_config_key_count; k++)
+        live_keys += cp_config_keys[k].live && strcmp(cp_config_keys[k].name, "secret_file") != 0;
+    cr_expect_eq(d.live, live_keys, "every live change applied: %s", d.text);
+    cp_config_free(ref);
+    cp_config_free(running);
+    cp_config_free(fresh);
+    free(pa);
+    free(pb);
+}
+
 Test(config, syntax_variants)
 {
     struct cp_config *c;

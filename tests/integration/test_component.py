@@ -2,6 +2,7 @@
 resync after reconnects, shutdown. Run with /usr/bin/python3 (slixmpp)."""
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -217,6 +218,45 @@ class ComponentTest(unittest.TestCase):
         alice = self.session.client("alice")
         self.assertEqual(self.session.iq(alice, h.COMPONENT, "<ping xmlns='urn:xmpp:ping'/>")["type"],
                          "result", "still connected on the old port")
+
+    def test_sighup_reload_applies_reconnect_max(self):
+        """`reconnect_max` is a live key: after a reload the back-off obeys the new cap (it was
+        reported "applied" while the connection kept the cap it was built with)."""
+        self.start()
+        with open(self.component.conf) as f:
+            original = f.read()
+        with open(self.component.conf, "w") as f:
+            f.write(original.replace("reconnect_max = 2", "reconnect_max = 1"))
+        self.component.signal(signal.SIGHUP)
+        self.component.wait_log(r"\[component\] reconnect_max changed: applied")
+        self.session.close()
+        self.session = None
+        self.prosody.stop()
+        # Base 1 s, doubled per attempt: under the old cap of 2 s the second and third delays
+        # are at least 1.0 s and at most 2.0 s; under the new one they are at most 1.0 s.
+        self.component.wait_log(r"retrying 127\.0\.0\.1:\d+ in [\d.]+ s \(attempt 3\)", timeout=60)
+        delays = [float(x) for x in re.findall(r"retrying 127\.0\.0\.1:\d+ in ([\d.]+) s",
+                                               self.component.log())]
+        self.assertGreaterEqual(len(delays), 3)
+        self.assertTrue(all(x <= 1.0 for x in delays), f"delays over the new cap: {delays}")
+
+    def test_sighup_reload_keeps_restart_only_keys(self):
+        """A restart-only key changed in the file is reported, and the daemon keeps serving with
+        the running value: the component JID it is connected as, the domains it serves."""
+        self.start()
+        with open(self.component.conf) as f:
+            original = f.read()
+        with open(self.component.conf, "w") as f:
+            f.write(original.replace(f"jid = {h.COMPONENT}", "jid = other.localhost").replace(
+                f"domains = {h.DOMAIN}", "domains = elsewhere.example"))
+        self.component.signal(signal.SIGHUP)
+        self.component.wait_log(r"\[component\] jid changed: takes effect only after a restart")
+        self.component.wait_log(r"reloaded .* \(2 change\(s\) need a restart\)")
+        alice = self.session.client("alice")
+        ping = self.session.iq(alice, h.COMPONENT, "<ping xmlns='urn:xmpp:ping'/>")
+        self.assertEqual(ping["type"], "result", "the component JID still answers")
+        ping = self.session.iq(alice, CAL_ALICE, "<ping xmlns='urn:xmpp:ping'/>")
+        self.assertEqual(ping["type"], "result", "calendar JIDs of the running jid still answer")
 
     def test_validate_only(self):
         ok = subprocess.run([h.CALPRESENCE, "-c", self.component.conf, "-n"],
