@@ -114,7 +114,8 @@ typedef void (*ews_availability_cb)(void *ud, int rc, struct ews_availability *r
 typedef void (*ews_folder_cb)(void *ud, int rc, struct ews_folder_result *res,
                               const struct ews_error *err);
 /* One GetStreamingEvents envelope (borrowed). Return 0 to go on, non-zero to close the
- * stream (the done callback then gets rc 0). */
+ * stream (the done callback then gets rc 0). It runs from the loop, outside libcurl, and may
+ * start and cancel other operations (not its own stream: return non-zero instead). */
 typedef int (*ews_frame_cb)(void *ud, const struct ews_stream_frame *frame);
 
 enum ews_subscription_kind { EWS_SUB_PUSH = 0, EWS_SUB_PULL, EWS_SUB_STREAMING };

@@ -10,6 +10,9 @@
 
 #include "certs.h"
 
+/* Streamed bytes waiting for deliver_data; more means the owner is not keeping up. */
+#define STREAM_PENDING_MAX (16u * 1024 * 1024)
+
 struct ews_xfer {
     TAILQ_ENTRY(ews_xfer) link;
     struct ews_http *h;
@@ -21,6 +24,7 @@ struct ews_xfer {
     long retry_after;
     bool too_large;
     bool stopped;
+    bool streaming; /* BUF holds streamed bytes not yet handed to DATA */
     ews_http_data_fn data;
     ews_http_done_fn done;
     void *ud;
@@ -49,6 +53,8 @@ static int on_timer_change(CURLM *multi, long timeout_ms, void *userp);
 static void on_timer(evutil_socket_t fd, short events, void *arg);
 static void on_event(evutil_socket_t fd, short events, void *arg);
 static void finish_done(struct ews_http *h);
+static void deliver_data(struct ews_http *h);
+static void complete(struct ews_http *h, struct ews_xfer *x, CURLcode code);
 static void xfer_free(struct ews_xfer *x);
 static size_t on_write(char *ptr, size_t size, size_t nmemb, void *userdata);
 static size_t on_header(char *ptr, size_t size, size_t nmemb, void *userdata);
@@ -167,6 +173,7 @@ on_timer(evutil_socket_t fd, short events, void *arg)
     (void)fd;
     (void)events;
     curl_multi_socket_action(h->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+    deliver_data(h);
     finish_done(h);
 }
 
@@ -181,7 +188,62 @@ on_event(evutil_socket_t fd, short events, void *arg)
 
     /* W may be freed inside the call (CURL_POLL_REMOVE): only H is used afterwards. */
     curl_multi_socket_action(h->multi, fd, flags, &running);
+    deliver_data(h);
     finish_done(h);
+}
+
+/* Hands streamed bytes to their owners outside of libcurl's callbacks: libcurl refuses to add
+ * or remove transfers from inside them, and an owner reacting to a notification starts (or
+ * cancels) other operations. A callback may cancel other transfers, so the walk starts over
+ * after each call. */
+static void
+deliver_data(struct ews_http *h)
+{
+    struct ews_xfer *x;
+    bool again = true;
+
+    while (again) {
+        again = false;
+        TAILQ_FOREACH(x, &h->xfers, link)
+        {
+            size_t len = x->len;
+
+            if (!x->streaming || len == 0)
+                continue;
+            /* No libcurl call happens during the callback, so BUF stays as it is. */
+            x->len = 0;
+            if (x->data(x->ud, x->buf, len) != 0) {
+                x->stopped = true;
+                complete(h, x, CURLE_WRITE_ERROR);
+            }
+            again = true;
+            break;
+        }
+    }
+}
+
+/* Ends X with CODE: its done callback, then X is freed. */
+static void
+complete(struct ews_http *h, struct ews_xfer *x, CURLcode code)
+{
+    struct ews_http_result r;
+
+    memset(&r, 0, sizeof(r));
+    r.code = code;
+    curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &r.status);
+    curl_easy_getinfo(x->easy, CURLINFO_HTTPAUTH_AVAIL, &r.auth_avail);
+    r.body = x->buf != NULL && !x->streaming ? x->buf : "";
+    r.len = x->streaming ? 0 : x->len;
+    r.location = x->location;
+    r.retry_after_s = x->retry_after;
+    r.too_large = x->too_large;
+    r.stopped = x->stopped;
+    r.error = x->errbuf[0] != '\0' ? x->errbuf : curl_easy_strerror(r.code);
+    curl_multi_remove_handle(h->multi, x->easy);
+    TAILQ_REMOVE(&h->xfers, x, link);
+    h->active--;
+    x->done(x->ud, &r);
+    xfer_free(x);
 }
 
 /* Hands every finished transfer to its owner, outside of any libcurl callback. */
@@ -193,27 +255,11 @@ finish_done(struct ews_http *h)
 
     while ((msg = curl_multi_info_read(h->multi, &left)) != NULL) {
         struct ews_xfer *x = NULL;
-        struct ews_http_result r;
 
         if (msg->msg != CURLMSG_DONE)
             continue;
         curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&x);
-        memset(&r, 0, sizeof(r));
-        r.code = msg->data.result;
-        curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &r.status);
-        curl_easy_getinfo(x->easy, CURLINFO_HTTPAUTH_AVAIL, &r.auth_avail);
-        r.body = x->buf != NULL ? x->buf : "";
-        r.len = x->len;
-        r.location = x->location;
-        r.retry_after_s = x->retry_after;
-        r.too_large = x->too_large;
-        r.stopped = x->stopped;
-        r.error = x->errbuf[0] != '\0' ? x->errbuf : curl_easy_strerror(r.code);
-        curl_multi_remove_handle(h->multi, x->easy);
-        TAILQ_REMOVE(&h->xfers, x, link);
-        h->active--;
-        x->done(x->ud, &r);
-        xfer_free(x);
+        complete(h, x, msg->data.result);
     }
 }
 
@@ -246,17 +292,13 @@ on_write(char *ptr, size_t size, size_t nmemb, void *userdata)
 
     long status = 0;
 
-    /* Only a 200 answer is a stream; an error answer is collected for classification. */
+    /* Only a 200 answer is a stream; an error answer is collected for classification. A
+     * stream's bytes wait here for deliver_data, after libcurl returns: one call of
+     * curl_multi_socket_action reads a bounded amount, far below STREAM_PENDING_MAX. */
     if (x->data != NULL)
         curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &status);
-    if (x->data != NULL && status == 200) {
-        if (x->data(x->ud, ptr, n) != 0) {
-            x->stopped = true;
-            return 0;
-        }
-        return n;
-    }
-    if (x->len + n > x->max) {
+    x->streaming = x->data != NULL && status == 200;
+    if (x->len + n > (x->streaming ? STREAM_PENDING_MAX : x->max)) {
         x->too_large = true;
         return 0;
     }

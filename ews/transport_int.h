@@ -50,7 +50,8 @@ struct ews_http_result {
     const char *error;    /* libcurl's reason when code != CURLE_OK */
 };
 
-/* Streaming: called with each piece of the answer as it arrives (the body is then not kept).
+/* Streaming: called with each piece of the answer as it arrives (the body is then not kept),
+ * from the loop after libcurl returned, so that it may start and cancel other transfers.
  * Return 0 to go on, non-zero to end the transfer (result.stopped). */
 typedef int (*ews_http_data_fn)(void *ud, const char *chunk, size_t len);
 /* Called once when the transfer ended; RESULT is borrowed for the call. The transfer is freed

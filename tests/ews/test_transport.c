@@ -606,6 +606,53 @@ Test(transport, streaming_frames_as_they_arrive)
     ews_client_destroy(c);
 }
 
+/* An engine reacts to a notification frame by asking for the calendar: an operation started
+ * from inside the frame callback must go out and complete like any other. */
+struct frame_follow {
+    struct ews_client *c;
+    struct res stream;
+    struct res folder;
+    int started;
+};
+
+static int
+on_frame_follow(void *ud, const struct ews_stream_frame *f)
+{
+    struct frame_follow *ff = ud;
+
+    if (f->notifications.n_items > 0 &&
+        ews_get_folder(ff->c, "bob@example.test", on_folder, &ff->folder, NULL) == 0)
+        ff->started++;
+    return 0;
+}
+
+static void
+on_done_follow(void *ud, int rc, const struct ews_error *err)
+{
+    struct frame_follow *ff = ud;
+
+    on_done(&ff->stream, rc, err);
+}
+
+Test(transport, operation_started_from_a_frame_callback)
+{
+    struct ews_config cfg = {0};
+    char url[256];
+    const char *ids[] = {"SUB-1"};
+    struct frame_follow ff = {0};
+
+    ff.c = client_for("stream", EWS_AUTH_BASIC, &cfg, url, sizeof(url));
+    cr_assert_eq(ews_get_streaming_events(ff.c, "bob@example.test", ids, 1, 1, on_frame_follow,
+                                          on_done_follow, &ff, NULL),
+                 0);
+    cr_assert(run_until(base, &ff.stream.done, 1, 30));
+    cr_assert_eq(ff.started, 1);
+    cr_assert(run_until(base, &ff.folder.done, 1, 30));
+    cr_expect_eq(ff.folder.rc, 0, "%s %s", ff.folder.err.code, ff.folder.err.message);
+    cr_expect_eq(ff.stream.rc, 0, "%s %s", ff.stream.err.code, ff.stream.err.message);
+    ews_client_destroy(ff.c);
+}
+
 Test(transport, bearer_token_reread)
 {
     struct ews_config cfg = {0};
