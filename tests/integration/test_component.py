@@ -145,6 +145,9 @@ class ComponentTest(unittest.TestCase):
 
         bob.send_presence(pto=CAL_ALICE, ptype="unsubscribe")
         self.component.wait_log(r"bob@localhost unsubscribed from alice@calendar.localhost")
+        # The stored subscription is gone: bob's next probe learns nothing either.
+        bob.send_presence(pto=CAL_ALICE, ptype="probe")
+        self.component.wait_log(r"probe from bob@localhost answered unsubscribed")
 
     def test_subscription_survives_restart_and_is_resent(self):
         self.start()
