@@ -292,11 +292,17 @@ on_domain_found(void *ud, const char *url, const struct ews_error *err)
         *find_domain(c, domain) = d->next;
         free(d);
     }
-    for (req = TAILQ_FIRST(&c->disco_wait); req != NULL; req = next) {
+    /* Only the requests waiting now are this discovery's: one a callback below submits for
+     * the domain waits for the new discovery it started. */
+    TAILQ_FOREACH(req, &c->disco_wait, wait_link)
+    {
         const char *dom = domain_of(req->op->mailbox);
 
+        req->released = dom != NULL && strcasecmp(dom, domain) == 0;
+    }
+    for (req = TAILQ_FIRST(&c->disco_wait); req != NULL; req = next) {
         next = TAILQ_NEXT(req, wait_link);
-        if (dom == NULL || strcasecmp(dom, domain) != 0)
+        if (!req->released)
             continue;
         ews_discovery_unwait(c, req);
         if (idx >= 0 && ews_pool_pin(&c->pool, req->op->mailbox, (size_t)idx) == 0) {

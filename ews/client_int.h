@@ -31,10 +31,11 @@ enum ews_op_kind {
 struct ews_req {
     struct ews_qnode qn;
     struct ews_op *op;
-    int server;   /* pool index; -1 while waiting for autodiscover */
-    bool running; /* false: in the server's queue (or the discovery wait list) */
-    bool waiting; /* in the discovery wait list */
-    char *body;   /* the SOAP request (owned) */
+    int server;    /* pool index; -1 while waiting for autodiscover */
+    bool running;  /* false: in the server's queue (or the discovery wait list) */
+    bool waiting;  /* in the discovery wait list */
+    bool released; /* its domain's discovery ended (on_domain_found) */
+    char *body;    /* the SOAP request (owned) */
     size_t body_len;
     const char *action; /* SOAPAction operation name (static) */
     time_t start, end;  /* calendar piece */

@@ -801,6 +801,58 @@ Test(transport, autodiscover_nothing_found)
     ews_client_destroy(c);
 }
 
+/* A failed discovery fails the operations that waited for it, and only those: one the
+ * callback submits again for the same domain waits for a new discovery, so its callback
+ * cannot come before the loop has turned. */
+struct disco_retry {
+    struct ews_client *c;
+    int done;
+    bool loop_turned;
+    bool early;
+    int rcs[2];
+};
+
+static void
+on_loop_turned(evutil_socket_t fd, short events, void *ud)
+{
+    (void)fd;
+    (void)events;
+    ((struct disco_retry *)ud)->loop_turned = true;
+}
+
+static void
+on_folder_retry(void *ud, int rc, struct ews_folder_result *f, const struct ews_error *err)
+{
+    struct disco_retry *d = ud;
+    struct timeval zero = {0, 0};
+
+    (void)f;
+    (void)err;
+    if (d->done == 1 && !d->loop_turned)
+        d->early = true;
+    if (d->done < 2)
+        d->rcs[d->done] = rc;
+    d->done++;
+    if (d->done == 1) {
+        cr_expect_eq(event_base_once(base, -1, EV_TIMEOUT, on_loop_turned, d, &zero), 0);
+        cr_expect_eq(ews_get_folder(d->c, "bob@nowhere.invalid", on_folder_retry, d, NULL), 0);
+    }
+}
+
+Test(transport, autodiscover_failure_spares_a_new_request)
+{
+    static const char *urls[] = {"autodiscover"};
+    struct disco_retry d = {0};
+
+    d.c = discovery_client(urls);
+    cr_assert_eq(ews_get_folder(d.c, "bob@nowhere.invalid", on_folder_retry, &d, NULL), 0);
+    cr_assert(run_until(base, &d.done, 2, 120));
+    cr_expect_not(d.early, "the new request was failed with the old discovery's error");
+    cr_expect_eq(d.rcs[0], EWS_E_RESPONSE);
+    cr_expect_eq(d.rcs[1], EWS_E_RESPONSE);
+    ews_client_destroy(d.c);
+}
+
 Test(transport, pin_and_timeout_setters)
 {
     struct ews_config cfg = {0};
