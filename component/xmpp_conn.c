@@ -210,6 +210,9 @@ on_conn_event(xmpp_conn_t *conn, xmpp_conn_event_t status, int error,
                  stream_error && stream_error->text ? stream_error->text : "");
     else if (error)
         snprintf(reason, sizeof(reason), "%s", strerror(error));
+    else if (!was_online)
+        /* libstrophe reports a refused connect as a disconnect without an error number. */
+        snprintf(reason, sizeof(reason), "refused, or closed before the handshake");
     else
         snprintf(reason, sizeof(reason), "closed by server");
 
