@@ -425,6 +425,12 @@ ews_http_start(struct ews_http *h, const struct ews_http_req *req, ews_http_data
         snprintf(why, whylen, "refused URL (https only): %s", req->url);
         return NULL;
     }
+    /* The mailbox comes from users and configuration: a line break in it would end the
+     * header and start others of its choosing. */
+    if (req->anchor_mailbox != NULL && strpbrk(req->anchor_mailbox, "\r\n") != NULL) {
+        snprintf(why, whylen, "line break in the mailbox refused (X-AnchorMailbox)");
+        return NULL;
+    }
     x = calloc(1, sizeof(*x));
     if (x == NULL || (x->easy = curl_easy_init()) == NULL) {
         free(x);

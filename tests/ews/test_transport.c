@@ -653,6 +653,22 @@ Test(transport, operation_started_from_a_frame_callback)
     ews_client_destroy(ff.c);
 }
 
+/* A mailbox is copied into X-AnchorMailbox: a line break in it would add headers of its
+ * own choosing to the request (credentials of another scheme, a different Host). */
+Test(transport, line_break_in_a_header_value_refused)
+{
+    struct ews_config cfg = {0};
+    char url[256];
+    struct ews_client *c = client_for("basic", EWS_AUTH_BASIC, &cfg, url, sizeof(url));
+    struct res r = {0};
+
+    cr_assert_eq(ews_get_folder(c, "bob@example.test\r\nX-Injected: 1", on_folder, &r, NULL), 0);
+    cr_assert(run_until(base, &r.done, 1, 30));
+    cr_expect_eq(r.rc, EWS_E_TRANSPORT, "%s", r.err.message);
+    cr_expect_eq(tsrv_stat("basic", "count"), 0, "nothing was sent");
+    ews_client_destroy(c);
+}
+
 Test(transport, bearer_token_reread)
 {
     struct ews_config cfg = {0};
