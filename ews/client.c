@@ -527,6 +527,18 @@ ews_op_free(struct ews_op *op)
 void
 ews_cancel(struct ews_op *op)
 {
-    if (op != NULL)
-        ews_op_free(op);
+    struct ews_client *c;
+    struct ews_req *req;
+    bool freed_slot = false;
+
+    if (op == NULL)
+        return;
+    c = op->c;
+    LIST_FOREACH(req, &op->reqs, op_link)
+    freed_slot |= req->xfer != NULL;
+    ews_op_free(op);
+    /* A request in flight held a slot of its server: what waits behind it may start now
+     * (nothing else would start it on a quiet server). */
+    for (size_t i = 0; freed_slot && i < c->pool.n; i++)
+        ews_client_dispatch(c, i);
 }

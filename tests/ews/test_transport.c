@@ -362,6 +362,30 @@ Test(transport, concurrency_cap)
     ews_client_destroy(c);
 }
 
+/* Cancelling the operation in flight frees its slot: the one waiting behind it starts. */
+Test(transport, cancel_in_flight_starts_the_next)
+{
+    struct ews_config cfg = {0};
+    static const char *urls[1];
+    char url[256];
+    struct ews_client *c;
+    struct ews_op *first = NULL;
+    struct res r1 = {0};
+    struct res r2 = {0};
+
+    urls[0] = tsrv_url(url, sizeof(url), "conc");
+    test_config(&cfg, urls, 1, EWS_AUTH_BASIC);
+    cfg.concurrency = 1;
+    cr_assert_eq(ews_client_new(base, &cfg, &c), 0);
+    cr_assert_eq(ews_get_folder(c, "bob@example.test", on_folder, &r1, &first), 0);
+    cr_assert_eq(ews_get_folder(c, "bob@example.test", on_folder, &r2, NULL), 0);
+    ews_cancel(first);
+    cr_assert(run_until(base, &r2.done, 1, 20), "the queued request never started");
+    cr_expect_eq(r2.rc, 0, "%s %s", r2.err.code, r2.err.message);
+    cr_expect_eq(r1.done, 0, "no callback for the cancelled operation");
+    ews_client_destroy(c);
+}
+
 /* MODE answers ErrorServerBusy (BackOffMilliseconds = WANT_MS) once, then normally. */
 static void
 check_backoff(const char *mode, long want_ms)
