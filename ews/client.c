@@ -402,6 +402,16 @@ classify_answer(struct ews_client *c, struct ews_req *req, const struct ews_http
     return 0;
 }
 
+uint32_t
+ews_backoff_ms(const struct ews_error *err, long retry_after_s)
+{
+    uint64_t ms = err->backoff_ms > 0  ? (uint64_t)err->backoff_ms
+                  : retry_after_s >= 0 ? (uint64_t)retry_after_s * 1000u
+                                       : EWS_DEFAULT_BACKOFF_MS;
+
+    return ms > UINT32_MAX ? UINT32_MAX : (uint32_t)ms;
+}
+
 /* ErrorServerBusy / 503: waits exactly the server's back-off before the next request to that
  * server, and requeues REQ first in line when it can still start within `timeout` of the call.
  * Returns true when REQ was requeued. */
@@ -410,13 +420,9 @@ retry_later(struct ews_client *c, struct ews_req *req, const struct ews_error *e
             long retry_after_s)
 {
     uint64_t now = ews_now_ms();
-    uint64_t backoff = err->backoff_ms > 0  ? (uint64_t)err->backoff_ms
-                       : retry_after_s >= 0 ? (uint64_t)retry_after_s * 1000u
-                                            : EWS_DEFAULT_BACKOFF_MS;
+    uint64_t backoff = ews_backoff_ms(err, retry_after_s);
     size_t idx = (size_t)req->server;
 
-    if (backoff > UINT32_MAX)
-        backoff = UINT32_MAX;
     ews_pool_backoff(&c->pool, idx, now, (uint32_t)backoff);
     if (now + backoff > req->op->submitted_ms + (uint64_t)c->timeout_s * 1000u)
         return false;
@@ -470,6 +476,9 @@ on_req_done(void *ud, const struct ews_http_result *r)
         ews_client_dispatch(c, idx);
         return;
     }
+    /* The caller is told the wait the server asked for (Retry-After of a 503 too). */
+    if (rc < 0 && err.cls == EWS_ERR_RETRY_LATER)
+        err.backoff_ms = ews_backoff_ms(&err, r->retry_after_s);
     if (rc < 0 && err.cls == EWS_ERR_SERVER_DOWN)
         ews_client_server_failed(c, idx, err.message);
     if (rc < 0)

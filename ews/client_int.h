@@ -161,6 +161,10 @@ int ews_op_parse(struct ews_op *op, struct ews_req *req, const char *body, size_
 void ews_error_set(struct ews_error *err, enum ews_error_class cls, int http_status,
                    const char *code, const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 
+/* The wait a retry-later answer asks for: BackOffMilliseconds, else Retry-After (seconds,
+ * -1 when absent), else EWS_DEFAULT_BACKOFF_MS. */
+uint32_t ews_backoff_ms(const struct ews_error *err, long retry_after_s);
+
 /* Starts queued requests of server IDX while the pool allows. */
 void ews_client_dispatch(struct ews_client *c, size_t idx);
 

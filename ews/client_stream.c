@@ -69,9 +69,13 @@ on_done(void *ud, const struct ews_http_result *r)
     if (rc < 0)
         ews_logf(c, EWS_LOG_WARN, "stream: %s: ended (%s %s: %s)", op->mailbox,
                  ews_error_class_name(err.cls), err.code, err.message);
-    if (rc < 0 && err.cls == EWS_ERR_RETRY_LATER)
+    /* The stream does not go through the pool's queue: the caller is told how long to wait
+     * before opening it again (Retry-After of a 503 too), and other requests wait as well. */
+    if (rc < 0 && err.cls == EWS_ERR_RETRY_LATER) {
+        err.backoff_ms = ews_backoff_ms(&err, r->retry_after_s);
         ews_pool_backoff(&c->pool, (size_t)op->stream_server, ews_now_ms(),
-                         err.backoff_ms > 0 ? (uint32_t)err.backoff_ms : EWS_DEFAULT_BACKOFF_MS);
+                         (uint32_t)err.backoff_ms);
+    }
     ews_op_finish(op, rc, &err);
 }
 

@@ -129,7 +129,9 @@ struct ews_error {
     enum ews_error_class cls;
     char code[64];     /* ResponseCode / fault code, e.g. "ErrorServerBusy"; "" if none */
     char message[256]; /* MessageText / faultstring or our reason; "" if none */
-    long backoff_ms;   /* BackOffMilliseconds exactly as sent; 0 when absent */
+    long backoff_ms;   /* BackOffMilliseconds exactly as sent; 0 when absent. A retry-later
+                          error given to a callback always carries the wait to honour (a
+                          503's Retry-After, else 2 s, when Exchange named none) */
     int http_status;   /* 0 when no HTTP answer */
 };
 

@@ -362,6 +362,27 @@ Test(transport, concurrency_cap)
     ews_client_destroy(c);
 }
 
+/* A 503 that cannot be waited out within `timeout` reaches the caller with its Retry-After
+ * as the wait, never 0 (which reads as "retry at once"). */
+Test(transport, http_503_beyond_timeout_reports_retry_after)
+{
+    struct ews_config cfg = {0};
+    static const char *urls[1];
+    char url[256];
+    struct ews_client *c;
+    struct res r = {0};
+
+    urls[0] = tsrv_url(url, sizeof(url), "h503");
+    test_config(&cfg, urls, 1, EWS_AUTH_BASIC);
+    cfg.timeout = 1;
+    cr_assert_eq(ews_client_new(base, &cfg, &c), 0);
+    cr_assert_eq(ews_get_folder(c, "bob@example.test", on_folder, &r, NULL), 0);
+    cr_assert(run_until(base, &r.done, 1, 30));
+    cr_expect_eq(r.err.cls, EWS_ERR_RETRY_LATER);
+    cr_expect_eq(r.err.backoff_ms, 1000);
+    ews_client_destroy(c);
+}
+
 /* Cancelling the operation in flight frees its slot: the one waiting behind it starts. */
 Test(transport, cancel_in_flight_starts_the_next)
 {
@@ -690,6 +711,23 @@ Test(transport, line_break_in_a_header_value_refused)
     cr_assert(run_until(base, &r.done, 1, 30));
     cr_expect_eq(r.rc, EWS_E_TRANSPORT, "%s", r.err.message);
     cr_expect_eq(tsrv_stat("basic", "count"), 0, "nothing was sent");
+    ews_client_destroy(c);
+}
+
+/* The stream bypasses the queue, so its caller must learn the wait a 503 asked for. */
+Test(transport, stream_503_reports_retry_after)
+{
+    struct ews_config cfg = {0};
+    char url[256];
+    const char *ids[] = {"SUB-1"};
+    struct ews_client *c = client_for("h503", EWS_AUTH_BASIC, &cfg, url, sizeof(url));
+    struct res r = {0};
+
+    cr_assert_eq(
+        ews_get_streaming_events(c, "bob@example.test", ids, 1, 1, on_frame, on_done, &r, NULL), 0);
+    cr_assert(run_until(base, &r.done, 1, 30));
+    cr_expect_eq(r.err.cls, EWS_ERR_RETRY_LATER);
+    cr_expect_eq(r.err.backoff_ms, 1000);
     ews_client_destroy(c);
 }
 
