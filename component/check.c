@@ -346,7 +346,8 @@ run_auth(const struct cp_config *cfg, struct server_check *sc)
         return;
     }
     if (w.rc == 0 || (w.rc == EWS_E_RESPONSE && w.err.cls != EWS_ERR_AUTH_FAILURE)) {
-        step_set(s, STEP_PASS, NULL, "Exchange accepted %s%s%s%s", cfg->username,
+        step_set(s, STEP_PASS, NULL, "Exchange accepted %s%s%s%s",
+                 cfg->username != NULL ? cfg->username : "the bearer token",
                  w.rc == 0 ? "" : " (its own mailbox answered ", w.rc == 0 ? "" : w.err.code,
                  w.rc == 0 ? "" : ": fine, a service account needs none)");
         return;
