@@ -37,7 +37,7 @@ static int push_chain(struct cert_report *r, X509 *x, enum cert_where where);
 static void clear_chain(struct cert_report *r);
 static void clear_warnings(struct cert_report *r);
 static int set_status(struct cert_report *r, enum cert_status st, char *reason);
-static enum weakness weakness_of(X509 *x, char *why, size_t whylen);
+static enum weakness weakness_of(X509 *x, bool own_sig, char *why, size_t whylen);
 static int judge_weak(const struct cert_options *opt, struct cert_report *r, bool *refused);
 static bool looks_like_ip(const char *name);
 static int judge_host(struct cert_report *r);
@@ -261,9 +261,9 @@ set_status(struct cert_report *r, enum cert_status st, char *reason)
     return 0;
 }
 
-/* Rates X's signature digest and key size; WHY says what is weak. */
+/* Rates X's key size and, when OWN_SIG, its signature digest; WHY says what is weak. */
 static enum weakness
-weakness_of(X509 *x, char *why, size_t whylen)
+weakness_of(X509 *x, bool own_sig, char *why, size_t whylen)
 {
     EVP_PKEY *pkey = X509_get0_pubkey(x);
     int mdnid = NID_undef;
@@ -271,7 +271,8 @@ weakness_of(X509 *x, char *why, size_t whylen)
     int id = pkey != NULL ? EVP_PKEY_get_base_id(pkey) : NID_undef;
     bool rsa_like = id == EVP_PKEY_RSA || id == EVP_PKEY_RSA_PSS || id == EVP_PKEY_DSA;
 
-    X509_get_signature_info(x, &mdnid, NULL, NULL, NULL);
+    if (own_sig)
+        X509_get_signature_info(x, &mdnid, NULL, NULL, NULL);
     if (mdnid == NID_md5 || mdnid == NID_md4 || mdnid == NID_md2) {
         snprintf(why, whylen, "%s signature", OBJ_nid2sn(mdnid));
         return WEAK_BROKEN;
@@ -291,8 +292,9 @@ weakness_of(X509 *x, char *why, size_t whylen)
     return WEAK_NONE;
 }
 
-/* Applies the weak-algorithm policy to every certificate of R's chain except a trusted
- * self-signed anchor (its own signature is never checked). */
+/* Applies the weak-algorithm policy to every certificate of R's chain. A trusted self-signed
+ * anchor's own signature is never checked, but its key signs the next certificate: OpenSSL
+ * (hence the EWS transport) judges that key's size too. */
 static int
 judge_weak(const struct cert_options *opt, struct cert_report *r, bool *refused)
 {
@@ -305,9 +307,10 @@ judge_weak(const struct cert_options *opt, struct cert_report *r, bool *refused)
         enum weakness w;
         int rc = 0;
 
-        if (e->x509 == NULL || (e->info.self_signed && e->where != CERT_WHERE_PRESENTED))
+        if (e->x509 == NULL)
             continue;
-        w = weakness_of(e->x509, why, sizeof(why));
+        w = weakness_of(e->x509, !(e->info.self_signed && e->where != CERT_WHERE_PRESENTED), why,
+                        sizeof(why));
         if (w == WEAK_BROKEN || (w == WEAK_WARN && opt->refuse_weak)) {
             *refused = true;
             return set_status(r, CERT_BAD_CERTIFICATE,

@@ -170,6 +170,38 @@ Test(verify, statuses_offline)
     X509_free(sha1);
 }
 
+/* A trusted root whose key is RSA 1024: its own signature does not matter, but its key signs
+ * the server's certificate, and OpenSSL (the EWS transport) judges that key. */
+Test(verify, weak_key_of_a_trusted_root)
+{
+    struct cert_options opt = {.trust_dir = dir, .timeout = 5};
+    EVP_PKEY *weak_key = EVP_RSA_gen(1024);
+    X509 *root;
+    X509 *leaf;
+    struct cert_report *r;
+    char err[256];
+
+    cr_assert_not_null(weak_key);
+    root = make("Old Root", NULL, true, NULL, NULL, weak_key, 0, 3650 * DAY, EVP_sha256());
+    leaf = make("Exchange", "DNS:mail.example.com", false, root, weak_key, leaf_key, 0, 365 * DAY,
+                EVP_sha256());
+    cr_assert_eq(cert_store_add_x509(dir, root, 0, err, sizeof(err)), 0, "%s", err);
+
+    r = verify(&opt, leaf, NULL, "mail.example.com", 0);
+    cr_expect_eq(r->status, CERT_VERIFIED, "%s", r->reason);
+    cr_expect_eq(r->n_warnings, 1, "the root's 1024-bit key is worth a warning");
+    cert_report_free(r);
+
+    opt.refuse_weak = true;
+    r = verify(&opt, leaf, NULL, "mail.example.com", 0);
+    cr_expect_eq(r->status, CERT_BAD_CERTIFICATE, "refused like the transport does: %s", r->reason);
+    cert_report_free(r);
+
+    X509_free(root);
+    X509_free(leaf);
+    EVP_PKEY_free(weak_key);
+}
+
 Test(verify, store_add_list_remove)
 {
     X509 *root = make("Unit Root", NULL, true, NULL, NULL, ca_key, 0, 3650 * DAY, EVP_sha256());
