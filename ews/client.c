@@ -62,7 +62,9 @@ copy_config(struct ews_client *c, const struct ews_config *cfg, char *why, size_
     c->autodiscover = cfg->n_urls == 1 && strcmp(cfg->urls[0], "autodiscover") == 0;
     for (size_t i = 0; !c->autodiscover && i < cfg->n_urls; i++) {
         if (!ews_http_url_allowed(cfg->urls[i], cfg->allow_http_for_tests)) {
-            snprintf(why, whylen, "%s: only https:// URLs are allowed", cfg->urls[i]);
+            /* Never echo a URL holding a password into the log. */
+            snprintf(why, whylen, "%s: only https:// URLs without user:password@ are allowed",
+                     ews_http_url_has_userinfo(cfg->urls[i]) ? "ews_urls" : cfg->urls[i]);
             return EWS_E_INVAL;
         }
     }

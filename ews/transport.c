@@ -64,8 +64,21 @@ static struct curl_slist *add_header(struct curl_slist *l, const char *name, con
                                      bool *oom);
 
 bool
+ews_http_url_has_userinfo(const char *url)
+{
+    const char *host = strstr(url, "://");
+
+    host = host != NULL ? host + 3 : url;
+    return memchr(host, '@', strcspn(host, "/?#")) != NULL;
+}
+
+bool
 ews_http_url_allowed(const char *url, bool allow_http)
 {
+    /* Credentials travel in headers only: a password in the URL would be in every log line
+     * that names the server, and would replace the configured account. */
+    if (ews_http_url_has_userinfo(url))
+        return false;
     if (strncasecmp(url, "https://", 8) == 0)
         return true;
     return allow_http && strncasecmp(url, "http://", 7) == 0;
@@ -422,7 +435,8 @@ ews_http_start(struct ews_http *h, const struct ews_http_req *req, ews_http_data
     bool http_ok = h->opts->allow_http || req->allow_http;
 
     if (!ews_http_url_allowed(req->url, http_ok)) {
-        snprintf(why, whylen, "refused URL (https only): %s", req->url);
+        snprintf(why, whylen, "refused URL (https only, no user:password@): %s",
+                 ews_http_url_has_userinfo(req->url) ? "(not shown)" : req->url);
         return NULL;
     }
     /* The mailbox comes from users and configuration: a line break in it would end the

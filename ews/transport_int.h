@@ -76,7 +76,10 @@ struct ews_xfer *ews_http_start(struct ews_http *h, const struct ews_http_req *r
 /* Aborts X; its callbacks are not called. */
 void ews_http_cancel(struct ews_xfer *x);
 
-/* True when URL may be used: https://, or http:// when ALLOW_HTTP. */
+/* True when URL may be used: https://, or http:// when ALLOW_HTTP, without user:password@. */
 bool ews_http_url_allowed(const char *url, bool allow_http);
+
+/* True when URL's authority carries user information (user:password@host). */
+bool ews_http_url_has_userinfo(const char *url);
 
 #endif

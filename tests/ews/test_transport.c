@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "auth_int.h"
+#include "transport_int.h"
 #include "test_transport_util.h"
 
 struct res {
@@ -292,6 +293,34 @@ Test(transport, http_urls_refused)
     cfg.allow_http_for_tests = true;
     cr_expect_eq(ews_client_new(base, &cfg, &c), 0);
     ews_client_destroy(c);
+}
+
+/* A password in a URL would be logged with every line naming the server: refused, and the
+ * refusal does not echo it. */
+static char logged[2048];
+
+static void
+log_capture(void *ud, int level, const char *area, const char *msg)
+{
+    (void)ud;
+    (void)level;
+    snprintf(logged + strlen(logged), sizeof(logged) - strlen(logged), "%s: %s\n", area, msg);
+}
+
+Test(transport, url_with_a_password_refused)
+{
+    struct ews_config cfg = {0};
+    static const char *urls[] = {"https://alice:Pa55word@127.0.0.1:1/EWS/Exchange.asmx"};
+    struct ews_client *c = NULL;
+
+    test_config(&cfg, urls, 1, EWS_AUTH_BASIC);
+    cfg.log = log_capture;
+    logged[0] = '\0';
+    cr_expect_eq(ews_client_new(base, &cfg, &c), EWS_E_INVAL);
+    cr_expect_null(c);
+    cr_expect(strstr(logged, "Pa55word") == NULL, "the password was logged: %s", logged);
+    cr_expect(ews_http_url_allowed("https://cas1.example.com/EWS/Exchange.asmx?a=b@c", false),
+              "an @ after the host is not user information");
 }
 
 Test(transport, timeout_is_server_down)
