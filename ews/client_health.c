@@ -3,6 +3,7 @@
 #include "client_int.h"
 
 #include <event2/event.h>
+#include <openssl/x509_vfy.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,13 +24,24 @@ ews_client_auth_fallback(struct ews_client *c, const struct ews_http_result *r)
     return true;
 }
 
+/* True for a verification failure that OpenSSL's security level 0 cures: a weak key or
+ * digest in an otherwise trusted chain. Anything else (an untrusted issuer, a wrong name, an
+ * expired certificate) fails at every level and must not leave the server at level 0. */
+static bool
+weak_verify_error(long result)
+{
+    return result == X509_V_ERR_EE_KEY_TOO_SMALL || result == X509_V_ERR_CA_KEY_TOO_SMALL ||
+           result == X509_V_ERR_CA_MD_TOO_WEAK;
+}
+
 bool
 ews_client_try_weak_tls(struct ews_client *c, size_t idx, const struct ews_http_result *r)
 {
     struct ews_server_extra *x = c->extra[idx];
 
     if (!c->allow_weak_tls || x->weak_tls ||
-        (r->code != CURLE_SSL_CONNECT_ERROR && r->code != CURLE_PEER_FAILED_VERIFICATION))
+        (r->code != CURLE_SSL_CONNECT_ERROR &&
+         (r->code != CURLE_PEER_FAILED_VERIFICATION || !weak_verify_error(r->verify_result))))
         return false;
     x->weak_tls = true;
     ews_logf(c, EWS_LOG_WARN,

@@ -245,6 +245,7 @@ complete(struct ews_http *h, struct ews_xfer *x, CURLcode code)
     r.code = code;
     curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &r.status);
     curl_easy_getinfo(x->easy, CURLINFO_HTTPAUTH_AVAIL, &r.auth_avail);
+    curl_easy_getinfo(x->easy, CURLINFO_SSL_VERIFYRESULT, &r.verify_result);
     r.body = x->buf != NULL && !x->streaming ? x->buf : "";
     r.len = x->streaming ? 0 : x->len;
     r.location = x->location;

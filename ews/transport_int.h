@@ -46,6 +46,7 @@ struct ews_http_result {
     long retry_after_s;   /* Retry-After in seconds, -1 when absent */
     bool too_large;       /* max_body exceeded */
     long auth_avail;      /* CURLAUTH_* schemes the server offered in its last 401 */
+    long verify_result;   /* OpenSSL's X509_V_ERR_* of the peer's chain (X509_V_OK = 0) */
     bool stopped;         /* the data callback asked to stop */
     const char *error;    /* libcurl's reason when code != CURLE_OK */
 };

@@ -30,6 +30,17 @@ struct res {
 
 static struct event_base *base;
 
+/* Log lines of a client, for tests that check what was (not) logged. */
+static char logged[2048];
+
+static void
+log_capture(void *ud, int level, const char *area, const char *msg)
+{
+    (void)ud;
+    (void)level;
+    snprintf(logged + strlen(logged), sizeof(logged) - strlen(logged), "%s: %s\n", area, msg);
+}
+
 static void
 setup(void)
 {
@@ -265,6 +276,31 @@ weak_folder(bool allow)
     return r;
 }
 
+/* weak_certificates = warn lowers the level only for what level 0 cures (weak keys and
+ * digests, old protocols): an untrusted certificate is not retried, nor is its server left
+ * at level 0 for good. */
+Test(transport, untrusted_certificate_not_retried_at_level_0)
+{
+    struct ews_config cfg = {0};
+    static const char *urls[1];
+    char url[256];
+    struct ews_client *c;
+    struct res r = {0};
+
+    urls[0] = tsrv_url(url, sizeof(url), "open");
+    test_config(&cfg, urls, 1, EWS_AUTH_BASIC);
+    cfg.ca_file = NULL;
+    cfg.allow_weak_tls = true;
+    cfg.log = log_capture;
+    logged[0] = '\0';
+    cr_assert_eq(ews_client_new(base, &cfg, &c), 0);
+    cr_assert_eq(ews_get_folder(c, "bob@example.test", on_folder, &r, NULL), 0);
+    cr_assert(run_until(base, &r.done, 1, 30));
+    cr_expect_eq(r.err.cls, EWS_ERR_SERVER_DOWN);
+    cr_expect(strstr(logged, "security level 0") == NULL, "%s", logged);
+    ews_client_destroy(c);
+}
+
 Test(transport, weak_certificate_refused_by_default)
 {
     struct res r = weak_folder(false);
@@ -297,16 +333,6 @@ Test(transport, http_urls_refused)
 
 /* A password in a URL would be logged with every line naming the server: refused, and the
  * refusal does not echo it. */
-static char logged[2048];
-
-static void
-log_capture(void *ud, int level, const char *area, const char *msg)
-{
-    (void)ud;
-    (void)level;
-    snprintf(logged + strlen(logged), sizeof(logged) - strlen(logged), "%s: %s\n", area, msg);
-}
-
 Test(transport, url_with_a_password_refused)
 {
     struct ews_config cfg = {0};
