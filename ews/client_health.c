@@ -9,6 +9,7 @@
 #include <string.h>
 
 static void arm_probe(struct ews_client *c, size_t idx);
+static void requeue_elsewhere(struct ews_client *c, size_t idx);
 static void on_probe_timer(evutil_socket_t fd, short events, void *arg);
 static void on_probe_done(void *ud, const struct ews_http_result *r);
 
@@ -62,6 +63,35 @@ ews_client_record_info(struct ews_client *c, size_t idx, const char *body, size_
     }
 }
 
+/* The requests still queued for the down server IDX follow their mailboxes, which
+ * ews_pool_server_for moves to a healthy server, rather than each failing against IDX (or
+ * waiting out the timeout of a server that hangs). They keep their order and, having been
+ * accepted once, are not refused by the queue bound. */
+static void
+requeue_elsewhere(struct ews_client *c, size_t idx)
+{
+    struct ews_qhead moving = TAILQ_HEAD_INITIALIZER(moving);
+    struct ews_qnode *node;
+
+    while ((node = TAILQ_FIRST(&c->pool.servers[idx].queue)) != NULL) {
+        ews_pool_unqueue(&c->pool, idx, node);
+        TAILQ_INSERT_TAIL(&moving, node, link);
+    }
+    if (TAILQ_EMPTY(&moving))
+        return;
+    while ((node = TAILQ_FIRST(&moving)) != NULL) {
+        struct ews_req *req = (struct ews_req *)node;
+        int to = ews_pool_server_for(&c->pool, req->op->mailbox);
+
+        TAILQ_REMOVE(&moving, node, link);
+        req->server = to >= 0 ? to : (int)idx;
+        if (ews_pool_enqueue(&c->pool, (size_t)req->server, node, false) < 0)
+            ews_pool_enqueue(&c->pool, (size_t)req->server, node, true);
+    }
+    for (size_t i = 0; i < c->pool.n; i++)
+        ews_client_dispatch(c, i);
+}
+
 void
 ews_client_server_failed(struct ews_client *c, size_t idx, const char *why)
 {
@@ -70,6 +100,7 @@ ews_client_server_failed(struct ews_client *c, size_t idx, const char *why)
     ews_pool_mark_down(&c->pool, idx);
     ews_logf(c, EWS_LOG_WARN, "pool: %s: server down (%s)", c->pool.servers[idx].url, why);
     arm_probe(c, idx);
+    requeue_elsewhere(c, idx);
 }
 
 static void

@@ -562,6 +562,36 @@ Test(transport, server_down_then_reassigned)
     ews_client_destroy(c);
 }
 
+/* Requests queued for a server when it goes down move with their mailbox to a healthy one,
+ * instead of each failing (or waiting out its timeout) against the down server. */
+Test(transport, queued_requests_leave_a_server_that_went_down)
+{
+    struct ews_config cfg = {0};
+    char dead[256];
+    char live[256];
+    const char *urls[2];
+    struct ews_client *c;
+    struct res r[3] = {{0}};
+
+    snprintf(dead, sizeof(dead), "https://127.0.0.1:%d/EWS/Exchange.asmx", dead_port());
+    urls[0] = dead;
+    urls[1] = tsrv_url(live, sizeof(live), "basic");
+    test_config(&cfg, urls, 2, EWS_AUTH_BASIC);
+    cfg.concurrency = 1;
+    cfg.probe_interval = 60;
+    cr_assert_eq(ews_client_new(base, &cfg, &c), 0);
+    for (int i = 0; i < 3; i++)
+        cr_assert_eq(ews_get_folder(c, "a@example.test", on_folder, &r[i], NULL), 0);
+    cr_expect_str_eq(ews_client_server_of(c, "a@example.test"), dead, "round robin: first");
+    for (int i = 0; i < 3; i++)
+        cr_assert(run_until(base, &r[i].done, 1, 30));
+    cr_expect_eq(r[0].err.cls, EWS_ERR_SERVER_DOWN);
+    cr_expect_eq(r[1].rc, 0, "%s", r[1].err.message);
+    cr_expect_eq(r[2].rc, 0, "%s", r[2].err.message);
+    cr_expect_eq(tsrv_stat("basic", "count"), 2);
+    ews_client_destroy(c);
+}
+
 static void
 on_tick(evutil_socket_t fd, short events, void *arg)
 {
