@@ -2,15 +2,17 @@
 """Prints one closing line 'N passed, N failed, N skipped' over meson test logs.
 
 Usage: test-summary.py BUILD_DIR... ; exits 1 when any test failed."""
+import glob
 import json
 import sys
 
 passed = failed = skipped = 0
+# Each `meson test` run writes meson-logs/<logbase>.json; a build tree may hold several.
 for build in sys.argv[1:]:
-    try:
-        lines = open(f"{build}/meson-logs/testlog.json").read().splitlines()
-    except OSError:
-        continue
+    lines = []
+    for log in sorted(glob.glob(f"{build}/meson-logs/testlog*.json")):
+        with open(log) as f:
+            lines += f.read().splitlines()
     for line in lines:
         result = json.loads(line).get("result")
         if result in ("OK", "EXPECTEDFAIL"):

@@ -10,6 +10,10 @@ cd "$(dirname "$0")/.."
 sh scripts/install-deps.sh || exit 1
 
 status=0
+# The closing summary reads every test log of these trees: start from none.
+rm -f build-asan/meson-logs/testlog*.json build-valgrind/meson-logs/testlog*.json \
+    build-fuzz/meson-logs/testlog*.json
+
 step() {
     echo "== $*"
     "$@" || status=1
@@ -36,7 +40,8 @@ step ninja -C build-valgrind
 step meson test -C build-valgrind --print-errorlogs --suite unit --setup valgrind
 # The daemon itself under valgrind, driven by the XMPP integration tests.
 step env CP_DAEMON_WRAPPER="valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite" \
-    meson test -C build-valgrind --print-errorlogs --suite integration test_component test_adhoc
+    meson test -C build-valgrind --print-errorlogs --logbase testlog-daemon-valgrind \
+    --suite integration test_component test_adhoc
 
 fuzz_setup() { (CC=clang && export CC && setup build-fuzz -Dfuzz=true -Db_sanitize=address,undefined -Db_lundef=false); }
 step fuzz_setup
