@@ -4,6 +4,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdbool.h>
 #include <string.h>
 #include <strings.h>
 
@@ -126,6 +127,23 @@ run_step(struct ews_op *op)
     ews_op_fail_later(op, EWS_E_RESPONSE, &err);
 }
 
+/* True when URL (https://HOST[:PORT]/...) names DOMAIN or a host under it. The unauthenticated
+ * redirect GET travels over plain http, so anyone on the path can answer it; the service
+ * account's credentials then go to wherever it points. On premises the target is always the
+ * organisation's own domain, so nothing else is followed. */
+static bool
+url_in_domain(const char *url, const char *domain)
+{
+    const char *host = url + strlen("https://");
+    size_t len = strcspn(host, ":/?#");
+    size_t dlen = strlen(domain);
+    if (dlen == 0 || len < dlen || memchr(host, '@', len) != NULL)
+        return false;
+    if (strncasecmp(host + len - dlen, domain, dlen) != 0)
+        return false;
+    return len == dlen || host[len - dlen - 1] == '.';
+}
+
 static void
 on_step_done(void *ud, const struct ews_http_result *r)
 {
@@ -137,6 +155,9 @@ on_step_done(void *ud, const struct ews_http_result *r)
     struct ews_ad_answer a;
     struct ews_error none;
     char status[32];
+
+    const char *at = strrchr(d->email, '@');
+    const char *domain = at != NULL ? at + 1 : "";
 
     d->xfer = NULL;
     d->redirect[0] = '\0';
@@ -151,7 +172,13 @@ on_step_done(void *ud, const struct ews_http_result *r)
     } else if (kind == EWS_AD_REDIRECT) {
         /* Only an https target is followed: the answer came over plain http. */
         if ((r->status == 301 || r->status == 302) && r->location != NULL &&
-            strncasecmp(r->location, "https://", 8) == 0 && d->hops++ < MAX_HOPS)
+            strncasecmp(r->location, "https://", 8) == 0 && !url_in_domain(r->location, domain)) {
+            ews_logf(c, EWS_LOG_WARN,
+                     "autodiscover: %s: redirect GET points outside %s, not followed (%s)",
+                     d->email, domain, r->location);
+            snprintf(d->last_error, sizeof(d->last_error), "redirect GET: outside %s", domain);
+        } else if ((r->status == 301 || r->status == 302) && r->location != NULL &&
+                   strncasecmp(r->location, "https://", 8) == 0 && d->hops++ < MAX_HOPS)
             snprintf(d->redirect, sizeof(d->redirect), "%s", r->location);
         else
             snprintf(d->last_error, sizeof(d->last_error), "redirect GET: HTTP %ld", r->status);

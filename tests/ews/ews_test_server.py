@@ -268,6 +268,10 @@ class Handler(BaseHTTPRequestHandler):
         if self.path == "/autodiscover/autodiscover.xml" and host == "autodiscover.redir.test":
             st("ad-redirect")["count"] += 1
             return self.send(302, b"", [("Location", "https://autodiscover.redir.test/final/autodiscover.xml")])
+        if self.path == "/autodiscover/autodiscover.xml" and host == "autodiscover.hijack.test":
+            # An answer on the unauthenticated http path pointing at another organisation.
+            st("ad-hijack")["count"] += 1
+            return self.send(302, b"", [("Location", "https://autodiscover.redir.test/final/autodiscover.xml")])
         self.send(404)
 
     def authorized(self, mode, s):

@@ -865,23 +865,26 @@ on_disco(void *ud, const char *url, const struct ews_error *err)
 static struct ews_client *
 discovery_client(const char *const *urls)
 {
-    static char map[7][128];
-    static const char *maps[7];
-    const char *hosts[] = {"example.test", "autodiscover.example.test",
-                           "redir.test",   "autodiscover.redir.test",
-                           "soap.test",    "autodiscover.soap.test"};
+    static char map[12][128];
+    static const char *maps[12];
+    const char *hosts[] = {
+        "example.test", "autodiscover.example.test", "redir.test",  "autodiscover.redir.test",
+        "soap.test",    "autodiscover.soap.test",    "hijack.test", "autodiscover.hijack.test"};
     struct ews_config cfg;
     struct ews_client *c;
     size_t n = 0;
 
     test_config(&cfg, urls, 1, EWS_AUTH_BASIC);
-    for (size_t i = 0; i < 6; i++) {
+    for (size_t i = 0; i < sizeof(hosts) / sizeof(hosts[0]); i++) {
         snprintf(map[n], sizeof(map[n]), "%s:443:127.0.0.1:%d", hosts[i], tsrv.port);
         maps[n] = map[n];
         n++;
     }
-    /* The redirect GET goes to port 80 of autodiscover.redir.test. */
+    /* The redirect GET goes to port 80 of autodiscover.redir.test (and .hijack.test). */
     snprintf(map[n], sizeof(map[n]), "autodiscover.redir.test:80:127.0.0.1:%d", tsrv.http_port);
+    maps[n] = map[n];
+    n++;
+    snprintf(map[n], sizeof(map[n]), "autodiscover.hijack.test:80:127.0.0.1:%d", tsrv.http_port);
     maps[n] = map[n];
     n++;
     cfg.connect_to_for_tests = maps;
@@ -915,6 +918,22 @@ Test(transport, autodiscover_http_redirect)
     cr_assert(run_until(base, &r.done, 1, 30));
     cr_expect_str_eq(r.text, tsrv_url(want, sizeof(want), "basic"), "%s", r.err.message);
     cr_expect_eq(tsrv_stat("ad-redirect", "count"), 1);
+    ews_client_destroy(c);
+}
+
+Test(transport, autodiscover_http_redirect_to_another_domain_not_followed)
+{
+    static const char *urls[] = {"autodiscover"};
+    struct ews_client *c = discovery_client(urls);
+    struct res r = {0};
+    long final_before = tsrv_stat("ad-autodiscover.redir.test", "count");
+
+    cr_assert_eq(ews_autodiscover(c, "bob@hijack.test", on_disco, &r, NULL), 0);
+    cr_assert(run_until(base, &r.done, 1, 30));
+    cr_expect_neq(r.rc, 0, "discovery fails");
+    cr_expect_eq(tsrv_stat("ad-hijack", "count"), 1, "the redirect GET was asked");
+    cr_expect_eq(tsrv_stat("ad-autodiscover.redir.test", "count"), final_before,
+                 "its target in another domain got no request (no credentials)");
     ews_client_destroy(c);
 }
 
