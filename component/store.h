@@ -16,7 +16,11 @@
 struct cp_store;
 
 /* Per-user tentative preference: follow `[calendar] tentative`, or override it. */
-enum cp_user_tentative { CP_USER_TENTATIVE_DEFAULT, CP_USER_TENTATIVE_FREE, CP_USER_TENTATIVE_BUSY };
+enum cp_user_tentative {
+    CP_USER_TENTATIVE_DEFAULT,
+    CP_USER_TENTATIVE_FREE,
+    CP_USER_TENTATIVE_BUSY
+};
 
 struct cp_user {
     char *jid;     /* bare JID, owned */
@@ -102,7 +106,8 @@ long cp_store_subscribers_count(struct cp_store *store, const char *user_jid);
 /* Exchange subscription state of USER_JID. get returns CP_ENOTFOUND when none is stored;
  * set returns CP_ENOTFOUND when USER_JID is not a stored user and stamps `updated` itself;
  * clear is idempotent. */
-int cp_store_ews_sub_set(struct cp_store *store, const char *user_jid, const struct cp_ews_sub *sub);
+int cp_store_ews_sub_set(struct cp_store *store, const char *user_jid,
+                         const struct cp_ews_sub *sub);
 int cp_store_ews_sub_get(struct cp_store *store, const char *user_jid, struct cp_ews_sub *out);
 int cp_store_ews_sub_clear(struct cp_store *store, const char *user_jid);
 
