@@ -75,19 +75,10 @@ static int
 add_note(xmpp_stanza_t *command, const char *type, const char *text)
 {
     xmpp_stanza_t *note = cp_stanza_add(command, "note", NULL);
-    xmpp_stanza_t *body;
 
     if (note == NULL || xmpp_stanza_set_type(note, type) != XMPP_EOK)
         return CP_ENOMEM;
-    body = xmpp_stanza_new(xmpp_stanza_get_context(command));
-    if (body == NULL)
-        return CP_ENOMEM;
-    if (xmpp_stanza_set_text(body, text) != XMPP_EOK ||
-        xmpp_stanza_add_child_ex(note, body, 0) != XMPP_EOK) {
-        xmpp_stanza_release(body);
-        return CP_ENOMEM;
-    }
-    return 0;
+    return cp_stanza_append_text(note, text);
 }
 
 /* A single-stage command still carries a session id (some clients key their state on it); it is

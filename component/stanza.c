@@ -20,16 +20,10 @@ cp_stanza_add(xmpp_stanza_t *parent, const char *name, const char *ns)
 }
 
 int
-cp_stanza_add_text(xmpp_stanza_t *parent, const char *name, const char *text)
+cp_stanza_append_text(xmpp_stanza_t *el, const char *text)
 {
-    xmpp_stanza_t *el = cp_stanza_add(parent, name, NULL);
-    xmpp_stanza_t *body;
+    xmpp_stanza_t *body = xmpp_stanza_new(xmpp_stanza_get_context(el));
 
-    if (el == NULL)
-        return CP_ENOMEM;
-    if (text[0] == '\0')
-        return CP_OK;
-    body = xmpp_stanza_new(xmpp_stanza_get_context(parent));
     if (body == NULL)
         return CP_ENOMEM;
     if (xmpp_stanza_set_text(body, text) != XMPP_EOK ||
@@ -38,4 +32,14 @@ cp_stanza_add_text(xmpp_stanza_t *parent, const char *name, const char *text)
         return CP_ENOMEM;
     }
     return CP_OK;
+}
+
+int
+cp_stanza_add_text(xmpp_stanza_t *parent, const char *name, const char *text)
+{
+    xmpp_stanza_t *el = cp_stanza_add(parent, name, NULL);
+
+    if (el == NULL)
+        return CP_ENOMEM;
+    return text[0] == '\0' ? CP_OK : cp_stanza_append_text(el, text);
 }

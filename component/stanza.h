@@ -8,6 +8,9 @@
  * borrowed from PARENT (do not release), or NULL on ENOMEM. */
 xmpp_stanza_t *cp_stanza_add(xmpp_stanza_t *parent, const char *name, const char *ns);
 
+/* Appends the text node TEXT (copied) to EL. Returns 0 or CP_ENOMEM. */
+int cp_stanza_append_text(xmpp_stanza_t *el, const char *text);
+
 /* Appends <NAME>TEXT</NAME> to PARENT (an empty TEXT gives an empty element).
  * Returns 0 or CP_ENOMEM. */
 int cp_stanza_add_text(xmpp_stanza_t *parent, const char *name, const char *text);
