@@ -10,6 +10,8 @@
  * starting commands it never finishes. */
 #define CP_ADHOC_MAX_SESSIONS 1000
 #define CP_ADHOC_MAX_SESSIONS_PER_JID 10
+/* Sessions only admins may open: users cannot lock admins out by filling the table. */
+#define CP_ADHOC_ADMIN_RESERVED 50
 /* Lines accepted in one users-enable/users-disable submission. */
 #define CP_ADHOC_MAX_LINES 100000
 #define CP_ADHOC_SESSIONID_LEN 32

@@ -49,8 +49,11 @@ cp_adhoc_session_new(struct cp_adhoc *adhoc, struct cp_adhoc_req *req)
 {
     struct cp_adhoc_session *s;
 
+    bool admin = req->cfg != NULL && cp_config_is_admin(req->cfg, req->bare);
+    size_t cap = admin ? CP_ADHOC_MAX_SESSIONS : CP_ADHOC_MAX_SESSIONS - CP_ADHOC_ADMIN_RESERVED;
+
     cp_adhoc_expire(adhoc, req->now);
-    if (adhoc->nsessions == CP_ADHOC_MAX_SESSIONS ||
+    if (adhoc->nsessions >= cap ||
         count_owned_by(adhoc, req->bare) >= CP_ADHOC_MAX_SESSIONS_PER_JID) {
         cp_log_warn("adhoc", "%s: %s: refused (too many open command sessions)", req->bare,
                     req->node->node);

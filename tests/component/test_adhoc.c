@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "adhoc.h"
+#include "adhoc_int.h"
 #include "error.h"
 #include "forms.h"
 #include "log.h"
@@ -1215,15 +1216,24 @@ Test(adhoc, sessions_bounded_per_jid_and_in_total)
     cr_assert_str_eq(status_of(r), "executing");
     xmpp_stanza_release(r);
 
-    for (i = 0; i < 1000; i++) {
+    /* Users fill the table up to the part reserved for admins (one session is already open). */
+    size_t users_cap = CP_ADHOC_MAX_SESSIONS - CP_ADHOC_ADMIN_RESERVED;
+    for (i = 0; i < users_cap; i++) {
         snprintf(from, sizeof(from), "u%zu@example.com/r", i);
         r = send_at(from, "settings", NULL, NULL, NULL, T0 + CP_ADHOC_SESSION_TTL + 1);
-        if (i < 999)
+        if (i < users_cap - 1)
             cr_assert_str_eq(status_of(r), "executing", "session %zu", i);
         else
             assert_error(r, "wait", "resource-constraint", NULL);
-        if (i < 999)
+        if (i < users_cap - 1)
             xmpp_stanza_release(r);
+    }
+    /* Admins still get sessions, in the part reserved for them. */
+    for (i = 0; i < CP_ADHOC_MAX_SESSIONS_PER_JID; i++) {
+        snprintf(from, sizeof(from), "%s%zu", ADMIN, i);
+        r = send_at(from, "users-list", NULL, NULL, NULL, T0 + CP_ADHOC_SESSION_TTL + 1);
+        cr_assert_str_eq(status_of(r), "executing", "admin session %zu past the users' cap", i);
+        xmpp_stanza_release(r);
     }
 }
 
