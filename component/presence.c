@@ -184,6 +184,13 @@ cp_presence_on_stanza(xmpp_conn_t *conn, xmpp_stanza_t *stanza, void *ud)
 
     struct cp_cal_presence p;
     if (strcmp(type, "subscribe") == 0) {
+        if (!is_subscriber(d, user, sub) &&
+            cp_store_subscriptions_of(d->store, sub) >= CP_MAX_SUBSCRIPTIONS_PER_SUBSCRIBER) {
+            cp_log_warn("presence", "%s: subscription of %s refused (already %d calendars)", user,
+                        sub, CP_MAX_SUBSCRIPTIONS_PER_SUBSCRIBER);
+            send_error(d, stanza, "modify", "policy-violation", "too many calendar subscriptions");
+            return 1;
+        }
         if (cp_store_subscriber_add(d->store, user, sub) != 0) {
             send_error(d, stanza, "wait", "internal-server-error", "cannot store subscription");
             return 1;

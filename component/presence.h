@@ -12,6 +12,10 @@
 
 struct cp_daemon;
 
+/* Calendar JIDs one XMPP user may subscribe to: enough for any real team, while a user
+ * cannot grow the store (and the presence resent after every handshake) without bound. */
+#define CP_MAX_SUBSCRIPTIONS_PER_SUBSCRIBER 1000
+
 enum cp_cal_state {
     CP_CAL_UNAVAILABLE, /* disabled, not yet read, or mailbox refused */
     CP_CAL_FREE,

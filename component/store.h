@@ -103,6 +103,9 @@ int cp_store_subscribers_each(struct cp_store *store, const char *user_jid,
                               cp_store_subscriber_cb cb, void *ud);
 long cp_store_subscribers_count(struct cp_store *store, const char *user_jid);
 
+/* How many calendar JIDs SUBSCRIBER is subscribed to. Returns >= 0 or CP_EIO. */
+long cp_store_subscriptions_of(struct cp_store *store, const char *subscriber);
+
 /* Exchange subscription state of USER_JID. get returns CP_ENOTFOUND when none is stored;
  * set returns CP_ENOTFOUND when USER_JID is not a stored user and stamps `updated` itself;
  * clear is idempotent. */

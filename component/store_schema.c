@@ -38,6 +38,11 @@ const struct cp_store_migration cp_store_migrations[] = {
         "  updated INTEGER NOT NULL"
         ") WITHOUT ROWID;",
     },
+    {
+        "subscriptions by subscriber",
+        /* Counting one subscriber's subscriptions (the per-subscriber cap) without a scan. */
+        "CREATE INDEX subscribers_by_subscriber ON subscribers (subscriber);",
+    },
 };
 
 const int cp_store_migration_count =

@@ -98,3 +98,22 @@ cp_store_subscribers_count(struct cp_store *store, const char *user_jid)
     cp_store_stmt_done(stmt);
     return count;
 }
+
+long
+cp_store_subscriptions_of(struct cp_store *store, const char *subscriber)
+{
+    if (!store || !subscriber)
+        return cp_store_invalid(__func__, subscriber);
+    sqlite3_stmt *stmt = cp_store_stmt(
+        store, CP_ST_SUBS_OF, "SELECT count(*) FROM subscribers WHERE subscriber = ?1", subscriber);
+    if (!stmt)
+        return CP_EIO;
+    cp_store_bind_text(stmt, 1, subscriber);
+    long count = CP_EIO;
+    if (sqlite3_step(stmt) == SQLITE_ROW)
+        count = (long)sqlite3_column_int64(stmt, 0);
+    else
+        cp_store_fail(store, subscriber, "cannot count subscriptions");
+    cp_store_stmt_done(stmt);
+    return count;
+}

@@ -707,6 +707,10 @@ Test(store, subscribers)
     cr_assert_eq(cp_store_subscribers_count(store, "carol@example.com"), 1);
     cr_assert_eq(cp_store_subscribers_count(store, "nobody@example.com"), 0);
     cr_assert_eq(cp_store_subscribers_count(store, NULL), 3);
+    cr_assert_eq(cp_store_subscriptions_of(store, "bob@example.com"), 2);
+    cr_assert_eq(cp_store_subscriptions_of(store, "amy@example.com"), 1);
+    cr_assert_eq(cp_store_subscriptions_of(store, "nobody@example.com"), 0);
+    cr_assert_eq(cp_store_subscriptions_of(store, NULL), CP_EINVAL);
 
     struct pairs p = {0};
     cr_assert_eq(cp_store_subscribers_each(store, "alice@example.com", collect_pair, &p), 0);

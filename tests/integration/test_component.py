@@ -149,6 +149,28 @@ class ComponentTest(unittest.TestCase):
         bob.send_presence(pto=CAL_ALICE, ptype="probe")
         self.component.wait_log(r"probe from bob@localhost answered unsubscribed")
 
+    def test_subscriptions_per_subscriber_are_capped(self):
+        import sqlite3
+        self.start()  # creates the store
+        self.component.stop()
+        # bob already follows 1000 calendars (written straight into the store).
+        db = sqlite3.connect(os.path.join(self.ws.dir, "calpresence.db"))
+        db.executemany("INSERT INTO subscribers (user_jid, subscriber, created) VALUES (?, ?, 0)",
+                       [(f"u{i}@localhost", "bob@localhost") for i in range(1000)])
+        db.commit()
+        db.close()
+        self.component.start()
+        bob = self.session.client("bob")
+        bob.send_presence(pto=CAL_ALICE, ptype="subscribe")
+        self.session.wait_for(lambda: any(p["type"] == "error" for p in bob.presences),
+                              what="refusal of the 1001st subscription")
+        err = [p for p in bob.presences if p["type"] == "error"][0]
+        self.assertEqual(h.error_condition(err), "policy-violation")
+        self.component.wait_log(r"subscription of bob@localhost refused \(already 1000")
+        # Re-subscribing to one he already has is not a new subscription.
+        bob.send_presence(pto=f"u7@{h.COMPONENT}", ptype="subscribe")
+        self.component.wait_log(r"bob@localhost subscribed to u7@calendar.localhost")
+
     def test_subscription_survives_restart_and_is_resent(self):
         self.start()
         bob = self.session.client("bob")
