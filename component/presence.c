@@ -171,8 +171,9 @@ cp_presence_on_stanza(xmpp_conn_t *conn, xmpp_stanza_t *stanza, void *ud)
     if (!type || strcmp(type, "unavailable") == 0 || strcmp(type, "subscribed") == 0 ||
         strcmp(type, "unsubscribed") == 0)
         return 1; /* directed presence and answers to nothing we asked: nothing to do */
+    /* Unsubscribing stays possible for a subscriber whose domain is no longer served. */
     if (cp_jid_split(sub, sub_local, sizeof(sub_local), sub_domain, sizeof(sub_domain)) != 0 ||
-        !cp_config_serves_domain(d->cfg, sub_domain)) {
+        (!cp_config_serves_domain(d->cfg, sub_domain) && strcmp(type, "unsubscribe") != 0)) {
         cp_log_info("presence", "%s: %s refused (domain not served)", sub, type);
         send_error(d, stanza, "auth", "forbidden", "this service serves other domains only");
         return 1;
@@ -226,11 +227,22 @@ struct publish_ctx {
     long sent;
 };
 
+/* True when SUBSCRIBER's domain is served: a subscriber stored while its domain was served
+ * learns nothing once it no longer is. */
+static bool
+subscriber_served(const struct cp_config *cfg, const char *subscriber)
+{
+    const char *at = strrchr(subscriber, '@');
+    return at != NULL && cp_config_serves_domain(cfg, at + 1);
+}
+
 static int
 publish_one(const char *user_jid, const char *subscriber, void *ud)
 {
     struct publish_ctx *pc = ud;
     struct cp_cal_presence p;
+    if (!subscriber_served(pc->d->cfg, subscriber))
+        return 0;
     if (pc->unavailable) {
         memset(&p, 0, sizeof(p));
         p.state = CP_CAL_UNAVAILABLE;

@@ -171,6 +171,27 @@ class ComponentTest(unittest.TestCase):
         bob.send_presence(pto=f"u7@{h.COMPONENT}", ptype="subscribe")
         self.component.wait_log(r"bob@localhost subscribed to u7@calendar.localhost")
 
+    def test_subscriber_of_a_domain_no_longer_served(self):
+        import sqlite3
+        self.start()  # creates the store
+        self.component.stop()
+        # eve subscribed while other.localhost was served; now it is not.
+        db = sqlite3.connect(os.path.join(self.ws.dir, "calpresence.db"))
+        db.executemany("INSERT INTO subscribers (user_jid, subscriber, created) VALUES (?, ?, 0)",
+                       [("alice@localhost", "eve@other.localhost"),
+                        ("alice@localhost", "bob@localhost")])
+        db.commit()
+        db.close()
+        eve = self.session.client("eve", h.OTHER_DOMAIN)
+        self.component.start()
+        self.component.wait_log(r"sent current presence to 1 subscriptions")
+        self.session.sleep(0.5)
+        self.assertEqual(calendar_presences(eve), [],
+                         "nothing published to a subscriber of a domain not served")
+        # She can still unsubscribe.
+        eve.send_presence(pto=CAL_ALICE, ptype="unsubscribe")
+        self.component.wait_log(r"eve@other.localhost unsubscribed from alice@calendar.localhost")
+
     def test_subscription_survives_restart_and_is_resent(self):
         self.start()
         bob = self.session.client("bob")
