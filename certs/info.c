@@ -16,6 +16,8 @@ static int collect_sans(X509 *x, struct cert_info *info);
 static time_t asn1_to_time(const ASN1_TIME *t);
 static void key_describe(X509 *x, struct cert_info *info);
 static void print_list(FILE *out, const char *label, char *const *items, size_t n);
+static size_t utf8_printable(const unsigned char *p);
+static void print_safe(FILE *out, const char *s);
 
 /* Returns a malloc'd RFC 2253 string (caller frees), or NULL on ENOMEM. */
 static char *
@@ -199,6 +201,58 @@ cert_info_clear(struct cert_info *info)
     memset(info, 0, sizeof(*info));
 }
 
+/* Length of the well-formed UTF-8 sequence at P if it encodes a printable character (not a C1
+ * control, U+0080..U+009F, which some terminals obey like ESC), else 0. */
+static size_t
+utf8_printable(const unsigned char *p)
+{
+    size_t n;
+    unsigned long cp;
+    size_t i;
+
+    if (p[0] >= 0xc2 && p[0] <= 0xdf) {
+        n = 2;
+        cp = p[0] & 0x1f;
+    } else if (p[0] >= 0xe0 && p[0] <= 0xef) {
+        n = 3;
+        cp = p[0] & 0x0f;
+    } else if (p[0] >= 0xf0 && p[0] <= 0xf4) {
+        n = 4;
+        cp = p[0] & 0x07;
+    } else {
+        return 0;
+    }
+    for (i = 1; i < n; i++) {
+        if ((p[i] & 0xc0) != 0x80)
+            return 0;
+        cp = (cp << 6) | (p[i] & 0x3f);
+    }
+    if (cp < 0xa0 || (n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
+        (cp >= 0xd800 && cp <= 0xdfff))
+        return 0;
+    return n;
+}
+
+/* Writes S, which comes from a server's certificate, with every control character or byte
+ * outside well-formed UTF-8 as \xNN: a hostile certificate must not drive the terminal. */
+static void
+print_safe(FILE *out, const char *s)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    size_t n;
+
+    while (*p != '\0') {
+        if (*p >= 0x20 && *p < 0x7f) {
+            fputc(*p++, out);
+        } else if (*p >= 0x80 && (n = utf8_printable(p)) > 0) {
+            fwrite(p, 1, n, out);
+            p += n;
+        } else {
+            fprintf(out, "\\x%02x", *p++);
+        }
+    }
+}
+
 static void
 print_list(FILE *out, const char *label, char *const *items, size_t n)
 {
@@ -207,8 +261,10 @@ print_list(FILE *out, const char *label, char *const *items, size_t n)
     if (n == 0)
         return;
     fprintf(out, "    %s:", label);
-    for (i = 0; i < n; i++)
-        fprintf(out, "%s %s", i > 0 ? "," : "", items[i]);
+    for (i = 0; i < n; i++) {
+        fputs(i > 0 ? ", " : " ", out);
+        print_safe(out, items[i]);
+    }
     fputc('\n', out);
 }
 
@@ -223,8 +279,11 @@ cert_info_print(const struct cert_info *info, FILE *out)
         strftime(from, sizeof(from), "%Y-%m-%dT%H:%M:%SZ", &tm);
     if (info->not_after != 0 && gmtime_r(&info->not_after, &tm) != NULL)
         strftime(to, sizeof(to), "%Y-%m-%dT%H:%M:%SZ", &tm);
-    fprintf(out, "    subject: %s\n", info->subject ? info->subject : "?");
-    fprintf(out, "    issuer: %s\n", info->issuer ? info->issuer : "?");
+    fputs("    subject: ", out);
+    print_safe(out, info->subject ? info->subject : "?");
+    fputs("\n    issuer: ", out);
+    print_safe(out, info->issuer ? info->issuer : "?");
+    fputc('\n', out);
     print_list(out, "SAN DNS", info->dns, info->n_dns);
     print_list(out, "SAN IP", info->ips, info->n_ips);
     fprintf(out, "    valid: %s to %s\n", from, to);
