@@ -218,8 +218,9 @@ cp_daemon_reload(struct cp_daemon *d, char *msg, size_t msglen)
      * switch to a value the report says needs a restart. The live ones take effect from the
      * new struct right away. */
     cp_config_keep_restart_only(fresh, d->cfg);
-    if (fresh->secret && strcmp(fresh->secret, d->cfg->secret) != 0)
-        cp_xmpp_set_secret(d->xmpp, fresh->secret);
+    if (fresh->secret && strcmp(fresh->secret, d->cfg->secret) != 0 &&
+        cp_xmpp_set_secret(d->xmpp, fresh->secret) != 0)
+        cp_log_warn("config", "out of memory: the new secret is not used, the old one stays");
     cp_xmpp_set_reconnect_max(d->xmpp, fresh->reconnect_max);
     cp_log_set_level(fresh->log_level);
     cp_config_free(d->cfg);
