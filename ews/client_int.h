@@ -66,6 +66,8 @@ struct ews_op {
     } res;
     size_t cal_cap;
     int max_entries;
+    int cal_requests;          /* FindItem requests sent for this view, split pieces included */
+    bool cal_capped;           /* the request cap stopped a split (logged once) */
     struct ews_stream *stream; /* OP_STREAM */
     struct ews_xfer *stream_xfer;
     int stream_server;

@@ -8,6 +8,10 @@
  * within one minute is not a calendar, and the cut answer is used as it is. */
 #define MIN_SPLIT_SECONDS 60
 #define DEFAULT_MAX_ENTRIES 500
+/* At most this many FindItem requests for one calendar view: a server that always answers
+ * IncludesLastItemInRange="false" would otherwise drive the split down to MIN_SPLIT_SECONDS
+ * (some 2,900 requests for a day). Past it the view is returned as it is, marked incomplete. */
+#define MAX_CALENDAR_REQUESTS 64
 
 static int start_op(struct ews_op *op, char *body, const char *action, struct ews_op **op_out);
 static int merge_calendar(struct ews_op *op, struct ews_calendar_view *v);
@@ -128,6 +132,7 @@ ews_calendar_view(struct ews_client *c, const char *mailbox, time_t start, time_
     }
     op->max_entries = max_entries;
     op->res.cal.includes_last_item_in_range = true;
+    op->cal_requests = 1;
     rc = ews_op_submit(op, body, "FindItem", false, &req);
     if (rc < 0) {
         ews_op_free(op);
@@ -254,6 +259,7 @@ split_calendar(struct ews_op *op, struct ews_req *req)
 
         if (rc < 0)
             return rc;
+        op->cal_requests++;
         half->start = bounds[i][0];
         half->end = bounds[i][1];
     }
@@ -281,10 +287,19 @@ ews_op_parse(struct ews_op *op, struct ews_req *req, const char *body, size_t le
     case OP_CALENDAR:
         rc = ews_parse_find_calendar(body, len, &v, err);
         if (rc == 0 && !v.includes_last_item_in_range &&
-            req->end - req->start >= 2 * MIN_SPLIT_SECONDS) {
+            req->end - req->start >= 2 * MIN_SPLIT_SECONDS &&
+            op->cal_requests + 2 <= MAX_CALENDAR_REQUESTS) {
             ews_calendar_view_free(&v);
             rc = split_calendar(op, req);
         } else if (rc == 0) {
+            if (!v.includes_last_item_in_range && !op->cal_capped &&
+                req->end - req->start >= 2 * MIN_SPLIT_SECONDS) {
+                op->cal_capped = true;
+                ews_logf(op->c, EWS_LOG_WARN,
+                         "calendar: %s: view still cut after %d requests, returning it "
+                         "incomplete (server never includes the last item?)",
+                         op->mailbox, op->cal_requests);
+            }
             if (!v.includes_last_item_in_range)
                 op->res.cal.includes_last_item_in_range = false;
             rc = merge_calendar(op, &v);

@@ -109,7 +109,7 @@ def parse_iso(s):
     return calendar.timegm(time.strptime(s[:19], "%Y-%m-%dT%H:%M:%S"))
 
 
-def finditem(body, base):
+def finditem(body, base, always_cut=False):
     start = parse_iso(re.search(r'StartDate="([^"]+)"', body).group(1))
     end = parse_iso(re.search(r'EndDate="([^"]+)"', body).group(1))
     m = re.search(r'MaxEntriesReturned="(\d+)"', body)
@@ -128,7 +128,7 @@ def finditem(body, base):
         '</t:CalendarItem>' % (i, i, iso(s), iso(e)) for i, s, e in items[:cap])
     return response("FindItem", '<m:RootFolder TotalItemsInView="%d" IncludesLastItemInRange="%s">'
                     '<t:Items>%s</t:Items></m:RootFolder>'
-                    % (len(items), "false" if cut else "true", xml))
+                    % (len(items), "false" if cut or always_cut else "true", xml))
 
 
 def availability(body):
@@ -154,7 +154,8 @@ def answer_for(action, body, mode):
     if action == "Unsubscribe":
         return response("Unsubscribe", "")
     if action == "FindItem":
-        return finditem(body, CAL_NOW if mode == "calnow" else CAL_BASE)
+        # calcut: a server that never says it returned the last item of a window.
+        return finditem(body, CAL_NOW if mode == "calnow" else CAL_BASE, mode == "calcut")
     if action == "GetUserAvailability":
         return availability(body)
     if action == "GetEvents":

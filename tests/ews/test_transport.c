@@ -26,6 +26,7 @@ struct res {
     int frames;
     int closed_frames;
     int event_frames;
+    bool complete; /* calendar view: includes_last_item_in_range */
 };
 
 static struct event_base *base;
@@ -39,6 +40,14 @@ log_capture(void *ud, int level, const char *area, const char *msg)
     (void)ud;
     (void)level;
     snprintf(logged + strlen(logged), sizeof(logged) - strlen(logged), "%s: %s\n", area, msg);
+}
+
+/* Only the warnings and errors, for tests whose client also logs many debug lines. */
+static void
+log_warnings(void *ud, int level, const char *area, const char *msg)
+{
+    if (level <= EWS_LOG_WARN)
+        log_capture(ud, level, area, msg);
 }
 
 static void
@@ -667,6 +676,7 @@ on_cal(void *ud, int rc, struct ews_calendar_view *v, const struct ews_error *er
     r->err = *err;
     if (rc == 0) {
         r->n_items = v->n_items;
+        r->complete = v->includes_last_item_in_range;
         for (size_t i = 0; i < v->n_items && i < 32; i++) {
             r->starts[i] = v->items[i].start;
             snprintf(r->ids[i], sizeof(r->ids[i]), "%s", v->items[i].item_id);
@@ -692,6 +702,41 @@ Test(transport, calendar_view_split_and_merged)
     for (size_t i = 0; i < r.n_items && i < 12; i++)
         cr_expect_eq(r.starts[i], base_t + (time_t)i * 3600, "sorted by start (%zu)", i);
     cr_expect_gt(tsrv_stat("cal", "count"), 1, "the window was split");
+    cr_expect(r.complete);
+    ews_client_destroy(c);
+}
+
+/* A server that always answers IncludesLastItemInRange="false" would drive the split down to
+ * one-minute windows (thousands of requests for a day): the view stops at 64 requests and
+ * comes back marked incomplete, with the cap logged once. */
+Test(transport, calendar_view_split_is_capped)
+{
+    struct ews_config cfg = {0};
+    char url[256];
+    static const char *urls[1];
+    struct ews_client *c;
+    struct res r = {0};
+    const time_t base_t = 1795420800;
+    const char *warn;
+
+    urls[0] = tsrv_url(url, sizeof(url), "calcut");
+    test_config(&cfg, urls, 1, EWS_AUTH_BASIC);
+    cfg.log = log_warnings;
+    logged[0] = '\0';
+    c = client_for("calcut", EWS_AUTH_BASIC, &cfg, url, sizeof(url));
+    cr_assert_eq(ews_calendar_view(c, "bob@example.test", base_t - 3600, base_t + 86400, 3, on_cal,
+                                   &r, NULL),
+                 0);
+    cr_assert(run_until(base, &r.done, 1, 120));
+    cr_assert_eq(r.rc, 0, "%s %s", r.err.code, r.err.message);
+    cr_expect(!r.complete, "a view cut everywhere is not complete");
+    cr_expect_gt(r.n_items, 0, "what was collected is returned");
+    cr_expect_gt(tsrv_stat("calcut", "count"), 32, "the window was split");
+    cr_expect_leq(tsrv_stat("calcut", "count"), 64, "no more requests than the cap");
+    warn = strstr(logged, "still cut after");
+    cr_expect_not_null(warn, "%s", logged);
+    cr_expect(warn == NULL || strstr(warn + 1, "still cut after") == NULL, "logged once: %s",
+              logged);
     ews_client_destroy(c);
 }
 
