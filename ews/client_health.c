@@ -35,20 +35,57 @@ weak_verify_error(long result)
            result == X509_V_ERR_CA_MD_TOO_WEAK;
 }
 
+/* Sees every answer of server IDX. A handshake failure (which may be a connection reset in the
+ * middle of a handshake) is retried once at the default level; only a second one in a row, or a
+ * weak key or digest, moves the server to level 0, and that holds only once a handshake at
+ * level 0 succeeded: one that fails the same way puts the server back at the default level.
+ * True when the request must be sent again. */
 bool
 ews_client_try_weak_tls(struct ews_client *c, size_t idx, const struct ews_http_result *r)
 {
     struct ews_server_extra *x = c->extra[idx];
+    const char *url = c->pool.servers[idx].url;
+    bool reset = r->code == CURLE_SSL_CONNECT_ERROR;
+    bool weak_key =
+        r->code == CURLE_PEER_FAILED_VERIFICATION && weak_verify_error(r->verify_result);
 
-    if (!c->allow_weak_tls || x->weak_tls ||
-        (r->code != CURLE_SSL_CONNECT_ERROR &&
-         (r->code != CURLE_PEER_FAILED_VERIFICATION || !weak_verify_error(r->verify_result))))
+    if (!c->allow_weak_tls)
         return false;
+    if (!reset && !weak_key) {
+        if (r->code == CURLE_OK && x->weak_tls && !x->weak_confirmed) {
+            x->weak_confirmed = true;
+            ews_logf(c, EWS_LOG_WARN,
+                     "tls: %s: handshake at security level 0 succeeded; keeping "
+                     "level 0 for this server (weak_certificates = warn)",
+                     url);
+        }
+        if (r->code == CURLE_OK)
+            x->tls_failures = 0;
+        return false;
+    }
+    if (x->weak_tls) {
+        if (!x->weak_confirmed) {
+            x->weak_tls = false;
+            x->tls_failures = 0;
+            ews_logf(c, EWS_LOG_WARN,
+                     "tls: %s: handshake failed at security level 0 too (%s); back to the "
+                     "default level",
+                     url, r->error);
+        }
+        return false;
+    }
+    if (reset && ++x->tls_failures < 2) {
+        ews_logf(c, EWS_LOG_INFO,
+                 "tls: %s: handshake failed (%s); retrying once at the default security level", url,
+                 r->error);
+        return true;
+    }
+    x->tls_failures = 0;
     x->weak_tls = true;
     ews_logf(c, EWS_LOG_WARN,
              "tls: %s: handshake failed at the default security level (%s); trying security "
              "level 0 for this server (weak_certificates = warn)",
-             c->pool.servers[idx].url, r->error);
+             url, r->error);
     return true;
 }
 

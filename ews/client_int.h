@@ -87,7 +87,9 @@ struct ews_server_extra {
     struct ews_xfer *probe_xfer;
     struct ews_server_info info;
     bool have_info;
-    bool weak_tls; /* its handshake needed OpenSSL security level 0 */
+    bool weak_tls;       /* its connections use OpenSSL security level 0 */
+    bool weak_confirmed; /* a handshake at level 0 succeeded: weak_tls is for good */
+    int tls_failures;    /* handshakes in a row that failed at the default level */
 };
 
 struct ews_client {

@@ -21,13 +21,16 @@ The first path segment picks the behaviour, e.g. https://127.0.0.1:P/basic/EWS/E
   h503      first request: HTTP 503 Retry-After: 1, then normal
   cal       FindItem over a calendar of 12 one-hour items, cut at MaxEntriesReturned
   calnow    the same calendar from the next full hour on
+  calcut    the cal calendar, every answer IncludesLastItemInRange="false"
+  resetonce, resetall  (own ports, see ResetServer) first / every TLS handshake cut
   stream    GetStreamingEvents: heartbeat, an event frame, Closed, in separate chunks
   subfail   Subscribe answers ErrorSubscriptionNotFound
 Autodiscover (by Host header): example.test and autodiscover.example.test, redir.test (only the
 http redirect GET answers), see do_autodiscover.
 GET /stats/<mode> answers `count N`, `max_concurrent N`, `gap_ms N` (from the busy answer
 to the next request), `last_anchor`, `last_action`, `last_type`, `auth_rounds`, `connections`
-(TCP connections that carried requests of that mode).
+(TCP connections that carried requests of that mode), and for resetonce and resetall
+`port` and `resets` (handshakes cut, see ResetServer).
 """
 import base64
 import hashlib
@@ -262,9 +265,9 @@ class Handler(BaseHTTPRequestHandler):
         host = (self.headers.get("Host") or "").split(":")[0]
         if self.path.startswith("/stats/"):
             s = st(self.path[7:])
-            text = "".join("%s %s\n" % (k, s[k]) for k in
+            text = "".join("%s %s\n" % (k, s.get(k, 0)) for k in
                            ("count", "max_concurrent", "gap_ms", "last_anchor", "last_action",
-                            "last_type", "auth_rounds", "connections"))
+                            "last_type", "auth_rounds", "connections", "port", "resets"))
             return self.send(200, text.encode(), [("Content-Type", "text/plain")])
         if self.path == "/autodiscover/autodiscover.xml" and host == "autodiscover.redir.test":
             st("ad-redirect")["count"] += 1
@@ -453,9 +456,34 @@ class TLSServer(ThreadingHTTPServer):
     daemon_threads = True
 
     def get_request(self):
-        sock, addr = self.socket.accept()
+        return self.wrap(*self.socket.accept())
+
+    def wrap(self, sock, addr):
         sock.settimeout(30)
         return self.tls.wrap_socket(sock, server_side=True), addr
+
+
+class ResetServer(TLSServer):
+    """Resets its first RESETS connections (all when None) after reading the ClientHello: a
+    connection lost in the middle of a handshake. Its port and resets are in /stats/<mode>."""
+
+    def get_request(self):
+        sock, addr = self.socket.accept()
+        s = st(self.mode)
+        with lock:
+            reset = self.resets is None or s["resets"] < self.resets
+            if reset:
+                s["resets"] += 1
+        if not reset:
+            return self.wrap(sock, addr)
+        sock.settimeout(10)
+        try:
+            sock.recv(4096)
+        except OSError:
+            pass
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        sock.close()
+        raise OSError("reset on purpose")
 
 
 class PlainServer(ThreadingHTTPServer):
@@ -478,6 +506,14 @@ def main():
     https.https_port = plain.https_port = weak.https_port = https.server_address[1]
     threading.Thread(target=plain.serve_forever, daemon=True).start()
     threading.Thread(target=weak.serve_forever, daemon=True).start()
+    # resetonce: one handshake lost, then a normal server; resetall: every handshake lost.
+    for mode, resets in (("resetonce", 1), ("resetall", None)):
+        srv = ResetServer(("127.0.0.1", 0), Handler)
+        srv.tls, srv.mode, srv.resets = tls, mode, resets
+        srv.https_port = https.server_address[1]
+        st(mode)["port"] = srv.server_address[1]
+        st(mode)["resets"] = 0
+        threading.Thread(target=srv.serve_forever, daemon=True).start()
     print("READY %d %d %s %d" % (https.server_address[1], plain.server_address[1],
                                  os.path.join(d, "ca.pem"), weak.server_address[1]), flush=True)
     https.serve_forever()

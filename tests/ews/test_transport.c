@@ -326,6 +326,61 @@ Test(transport, weak_certificate_accepted_at_level_0_when_allowed)
     cr_expect_eq(tsrv_stat("weak", "count"), 1);
 }
 
+/* GetFolder with weak_certificates = warn on the server of MODE (resetonce or resetall), whose
+ * handshakes are cut; warnings go to `logged`. */
+static struct res
+reset_folder(struct ews_client **c, const char *mode)
+{
+    struct ews_config cfg = {0};
+    static const char *urls[1];
+    static char url[256];
+    struct res r = {0};
+
+    if (*c == NULL) {
+        snprintf(url, sizeof(url), "https://127.0.0.1:%ld/%s/EWS/Exchange.asmx",
+                 tsrv_stat(mode, "port"), mode);
+        urls[0] = url;
+        test_config(&cfg, urls, 1, EWS_AUTH_BASIC);
+        cfg.allow_weak_tls = true;
+        cfg.log = log_warnings;
+        logged[0] = '\0';
+        cr_assert_eq(ews_client_new(base, &cfg, c), 0);
+    }
+    cr_assert_eq(ews_get_folder(*c, "bob@example.test", on_folder, &r, NULL), 0);
+    cr_assert(run_until(base, &r.done, 1, 30));
+    return r;
+}
+
+/* A connection reset in the middle of one handshake with a sound (RSA 2048) server is retried
+ * at the default level: the server is not moved to security level 0 for the client's life. */
+Test(transport, transient_handshake_failure_keeps_the_default_level)
+{
+    struct ews_client *c = NULL;
+    struct res r = reset_folder(&c, "resetonce");
+
+    cr_expect_eq(r.rc, 0, "%s %s", r.err.code, r.err.message);
+    cr_expect_eq(tsrv_stat("resetonce", "resets"), 1, "one handshake was cut");
+    r = reset_folder(&c, "resetonce");
+    cr_expect_eq(r.rc, 0, "%s %s", r.err.code, r.err.message);
+    cr_expect_eq(tsrv_stat("resetonce", "count"), 2);
+    cr_expect(strstr(logged, "security level 0") == NULL, "%s", logged);
+    ews_client_destroy(c);
+}
+
+/* A server whose every handshake fails is tried at level 0 once; that failing as well, it goes
+ * back to the default level rather than staying at level 0. */
+Test(transport, level_0_dropped_when_it_fails_too)
+{
+    struct ews_client *c = NULL;
+    struct res r = reset_folder(&c, "resetall");
+
+    cr_expect_eq(r.err.cls, EWS_ERR_SERVER_DOWN);
+    cr_expect_eq(tsrv_stat("resetall", "resets"), 3, "default, default again, level 0");
+    cr_expect_not_null(strstr(logged, "trying security level 0"), "%s", logged);
+    cr_expect_not_null(strstr(logged, "back to the default level"), "%s", logged);
+    ews_client_destroy(c);
+}
+
 Test(transport, http_urls_refused)
 {
     struct ews_config cfg = {0};
