@@ -16,10 +16,13 @@ static int collect_sans(X509 *x, struct cert_info *info);
 static time_t asn1_to_time(const ASN1_TIME *t);
 static void key_describe(X509 *x, struct cert_info *info);
 static void print_list(FILE *out, const char *label, char *const *items, size_t n);
-static size_t utf8_printable(const unsigned char *p);
+static size_t utf8_printable(const unsigned char *p, size_t left);
+static void write_safe(FILE *out, const unsigned char *p, size_t len);
 static void print_safe(FILE *out, const char *s);
+static char *safe_dup(const void *p, size_t len);
 
-/* Returns a malloc'd RFC 2253 string (caller frees), or NULL on ENOMEM. */
+/* Returns a malloc'd RFC 2253 string, control characters as \xNN (caller frees), or NULL on
+ * ENOMEM. */
 static char *
 name_oneline(const X509_NAME *name)
 {
@@ -32,7 +35,7 @@ name_oneline(const X509_NAME *name)
         return NULL;
     if (X509_NAME_print_ex(bio, name, 0, XN_FLAG_RFC2253 & ~ASN1_STRFLGS_ESC_MSB) >= 0) {
         len = BIO_get_mem_data(bio, &data);
-        s = strndup(data, (size_t)len);
+        s = safe_dup(data, (size_t)len);
     }
     BIO_free(bio);
     return s;
@@ -93,9 +96,8 @@ collect_sans(X509 *x, struct cert_info *info)
 
         if (gn->type == GEN_DNS) {
             s = gn->d.dNSName;
-            rc = add_str(
-                &info->dns, &info->n_dns,
-                strndup((const char *)ASN1_STRING_get0_data(s), (size_t)ASN1_STRING_length(s)));
+            rc = add_str(&info->dns, &info->n_dns,
+                         safe_dup(ASN1_STRING_get0_data(s), (size_t)ASN1_STRING_length(s)));
         } else if (gn->type == GEN_IPADD) {
             s = gn->d.iPAddress;
             if (ASN1_STRING_length(s) == 4)
@@ -201,10 +203,10 @@ cert_info_clear(struct cert_info *info)
     memset(info, 0, sizeof(*info));
 }
 
-/* Length of the well-formed UTF-8 sequence at P if it encodes a printable character (not a C1
- * control, U+0080..U+009F, which some terminals obey like ESC), else 0. */
+/* Length of the well-formed UTF-8 sequence at P (LEFT bytes remain) if it encodes a printable
+ * character (not a C1 control, U+0080..U+009F, which some terminals obey like ESC), else 0. */
 static size_t
-utf8_printable(const unsigned char *p)
+utf8_printable(const unsigned char *p, size_t left)
 {
     size_t n;
     unsigned long cp;
@@ -222,6 +224,8 @@ utf8_printable(const unsigned char *p)
     } else {
         return 0;
     }
+    if (n > left)
+        return 0;
     for (i = 1; i < n; i++) {
         if ((p[i] & 0xc0) != 0x80)
             return 0;
@@ -233,24 +237,51 @@ utf8_printable(const unsigned char *p)
     return n;
 }
 
-/* Writes S, which comes from a server's certificate, with every control character or byte
- * outside well-formed UTF-8 as \xNN: a hostile certificate must not drive the terminal. */
+/* Writes the LEN bytes at P, which come from a server's certificate, with every control
+ * character, NUL or byte outside well-formed UTF-8 as \xNN: a hostile certificate must not
+ * drive the terminal. */
 static void
-print_safe(FILE *out, const char *s)
+write_safe(FILE *out, const unsigned char *p, size_t len)
 {
-    const unsigned char *p = (const unsigned char *)s;
+    const unsigned char *end = p + len;
     size_t n;
 
-    while (*p != '\0') {
+    while (p < end) {
         if (*p >= 0x20 && *p < 0x7f) {
             fputc(*p++, out);
-        } else if (*p >= 0x80 && (n = utf8_printable(p)) > 0) {
+        } else if (*p >= 0x80 && (n = utf8_printable(p, (size_t)(end - p))) > 0) {
             fwrite(p, 1, n, out);
             p += n;
         } else {
             fprintf(out, "\\x%02x", *p++);
         }
     }
+}
+
+static void
+print_safe(FILE *out, const char *s)
+{
+    write_safe(out, (const unsigned char *)s, strlen(s));
+}
+
+/* Returns the LEN bytes at P as a malloc'd string escaped as write_safe does (caller frees),
+ * or NULL on ENOMEM. The names of cert_info are for display only (host matching reads the
+ * certificate itself), and every caller that prints them is then safe. */
+static char *
+safe_dup(const void *p, size_t len)
+{
+    char *s = NULL;
+    size_t n = 0;
+    FILE *f = open_memstream(&s, &n);
+
+    if (f == NULL)
+        return NULL;
+    write_safe(f, p, len);
+    if (fclose(f) != 0) {
+        free(s);
+        return NULL;
+    }
+    return s;
 }
 
 static void

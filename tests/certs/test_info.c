@@ -9,10 +9,11 @@
 
 #include "certs.h"
 
-/* A self-signed certificate whose subject O and single DNS SAN are the raw bytes given
- * (built in memory, past any syntax check of a configuration string). Caller frees. */
+/* A self-signed certificate whose subject O and single DNS SAN (DNS_LEN bytes, -1: a string)
+ * are the raw bytes given (built in memory, past any syntax check of a configuration string).
+ * Caller frees. */
 static X509 *
-make_hostile(EVP_PKEY *key, const char *org, const char *dns)
+make_hostile(EVP_PKEY *key, const char *org, const char *dns, int dns_len)
 {
     X509 *x = X509_new();
     GENERAL_NAMES *sans = GENERAL_NAMES_new();
@@ -28,7 +29,7 @@ make_hostile(EVP_PKEY *key, const char *org, const char *dns)
     cr_assert(X509_NAME_add_entry_by_txt(X509_get_subject_name(x), "O", MBSTRING_UTF8,
                                          (const unsigned char *)org, -1, -1, 0));
     X509_set_issuer_name(x, X509_get_subject_name(x));
-    cr_assert(ASN1_STRING_set(ia5, dns, (int)strlen(dns)));
+    cr_assert(ASN1_STRING_set(ia5, dns, dns_len));
     GENERAL_NAME_set0_value(gn, GEN_DNS, ia5);
     cr_assert(sk_GENERAL_NAME_push(sans, gn) > 0);
     cr_assert(X509_add1_ext_i2d(x, NID_subject_alt_name, sans, 0, 0) == 1);
@@ -61,7 +62,7 @@ Test(info, control_characters_are_escaped)
     char *text;
 
     cr_assert_not_null(key);
-    x = make_hostile(key, "Evil\x07 Corp\xc2\x9b", "mail\x1b[2J.example.com");
+    x = make_hostile(key, "Evil\x07 Corp\xc2\x9b", "mail\x1b[2J.example.com", -1);
     text = printed(x);
     cr_assert_not_null(strstr(text, "SAN DNS: mail\\x1b[2J.example.com\n"), "%s", text);
     /* BEL, and the C1 CSI (U+009B) that some terminals obey like ESC [. */
@@ -82,12 +83,34 @@ Test(info, printable_utf8_is_kept)
     char *text;
 
     cr_assert_not_null(key);
-    x = make_hostile(key, "Soci\xc3\xa9t\xc3\xa9 G\xc3\xa9n\xc3\xa9rale", "mail.example.com");
+    x = make_hostile(key, "Soci\xc3\xa9t\xc3\xa9 G\xc3\xa9n\xc3\xa9rale", "mail.example.com", -1);
     text = printed(x);
     cr_assert_not_null(strstr(text, "subject: O=Soci\xc3\xa9t\xc3\xa9 G\xc3\xa9n\xc3\xa9rale\n"),
                        "%s", text);
     cr_assert_not_null(strstr(text, "SAN DNS: mail.example.com\n"), "%s", text);
     free(text);
+    X509_free(x);
+    EVP_PKEY_free(key);
+}
+
+/* The names kept in cert_info are escaped too: the tool's trust prompt and the verifier's
+ * messages print them directly. A NUL inside a DNS name does not cut it short. */
+Test(info, stored_names_are_escaped)
+{
+    EVP_PKEY *key = EVP_EC_gen("P-256");
+    struct cert_info info;
+    X509 *x;
+
+    cr_assert_not_null(key);
+    x = make_hostile(key,
+                     "Evil\xc2\x9b"
+                     "2J",
+                     "good.example.com\0\x1b[2J", 21);
+    cr_assert_eq(cert_info_from_x509(x, &info), 0);
+    cr_assert_eq(info.n_dns, 1);
+    cr_expect_str_eq(info.dns[0], "good.example.com\\x00\\x1b[2J");
+    cr_expect_str_eq(info.subject, "O=Evil\\xc2\\x9b2J");
+    cert_info_clear(&info);
     X509_free(x);
     EVP_PKEY_free(key);
 }
