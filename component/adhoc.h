@@ -44,13 +44,27 @@ struct cp_adhoc_ops {
     int (*user_resubscribe)(void *ud, const char *user_jid, char *msg, size_t msglen);
     /* Runs the troubleshooter; returns a malloc'd multi-line report (caller frees) or NULL. */
     char *(*gateway_status)(void *ud);
-    /* Downloads HOST's chain: returns a malloc'd multi-line description or NULL with MSG. */
+    /* Superseded by certs_describe_pinned and certs_import_pinned, which certs-import needs:
+     * these two are no longer called (importing what the server presents at the last stage
+     * would import a chain the admin never saw). */
     char *(*certs_describe)(void *ud, const char *host, char *msg, size_t msglen);
-    /* Imports HOST's missing CA certificates. Returns 0 or negative with MSG. */
     int (*certs_import)(void *ud, const char *host, char *msg, size_t msglen);
     /* Number of stored subscribers (watchers) of USER_JID's calendar JID. */
     long (*watchers)(void *ud, const char *user_jid);
+    /* Downloads HOST's chain: returns a malloc'd multi-line description or NULL with MSG; with
+     * a description, sets *FPS to the SHA-256 fingerprints of the CA certificates an import
+     * would add, each followed by a newline ("" for none), malloc'd (caller frees). */
+    char *(*certs_describe_pinned)(void *ud, const char *host, char **fps, char *msg,
+                                   size_t msglen);
+    /* Downloads HOST's chain again and imports its missing CA certificates only when they have
+     * exactly the fingerprints FPS (what certs_describe_pinned gave). Returns 0, negative with
+     * MSG, or CP_ADHOC_CHAIN_CHANGED when they differ (nothing imported). */
+    int (*certs_import_pinned)(void *ud, const char *host, const char *fps, char *msg,
+                               size_t msglen);
 };
+
+/* certs_import_pinned's answer when the chain changed since it was shown. */
+#define CP_ADHOC_CHAIN_CHANGED 1
 
 struct cp_adhoc;
 

@@ -13,6 +13,7 @@
 #define MSG_MAX 1024
 
 static xmpp_stanza_t *host_form(struct cp_adhoc_req *req, const char *host);
+static char *pinned_chain(const char *host, const char *fps);
 static xmpp_stanza_t *certs_describe(struct cp_adhoc_req *req);
 static xmpp_stanza_t *certs_accept(struct cp_adhoc_req *req);
 static xmpp_stanza_t *jid_form(struct cp_adhoc_req *req, const char *jid);
@@ -68,12 +69,28 @@ host_form(struct cp_adhoc_req *req, const char *host)
     return form;
 }
 
+/* The session data of a chain shown at stage 1: HOST, a NUL, then FPS (as
+ * certs_describe_pinned gave them) and a NUL, in one malloc'd block that the session owns.
+ * NULL on ENOMEM. */
+static char *
+pinned_chain(const char *host, const char *fps)
+{
+    size_t hostlen = strlen(host) + 1, fpslen = strlen(fps) + 1;
+    char *data = malloc(hostlen + fpslen);
+
+    if (data != NULL) {
+        memcpy(data, host, hostlen);
+        memcpy(data + hostlen, fps, fpslen);
+    }
+    return data;
+}
+
 /* Stage 1: fetch and show the chain the host presents, ask whether to import it. */
 static xmpp_stanza_t *
 certs_describe(struct cp_adhoc_req *req)
 {
     char msg[MSG_MAX] = "";
-    char *host = NULL, *chain;
+    char *host = NULL, *fps = NULL, *chain;
     xmpp_stanza_t *form, *f, *reply;
     int rc = cp_form_get_single(req->form, "host", &host);
 
@@ -84,16 +101,24 @@ certs_describe(struct cp_adhoc_req *req)
         return cp_adhoc_continue(req, 1, "next", "error", "Give the server as host or host:port.",
                                  host_form(req, NULL));
     }
-    chain = req->adhoc->ops.certs_describe(req->adhoc->ud, host, msg, sizeof(msg));
+    chain = req->adhoc->ops.certs_describe_pinned(req->adhoc->ud, host, &fps, msg, sizeof(msg));
     if (chain == NULL) {
         reply = cp_adhoc_continue(req, 1, "next", "error",
                                   msg[0] != '\0' ? msg : "Could not fetch the chain.",
                                   host_form(req, host));
+        free(fps);
         free(host);
         return reply;
     }
+    /* What the admin accepts is this chain: the host and the fingerprints it would add. */
     free(req->session->data);
-    req->session->data = host;
+    req->session->data = fps != NULL ? pinned_chain(host, fps) : NULL;
+    free(fps);
+    free(host);
+    if (req->session->data == NULL) {
+        free(chain);
+        return NULL;
+    }
     form = cp_form_new(req->ctx, "form", "Import Exchange CA certificates",
                        "Import the missing CA certificates of this chain into the trust store?");
     f = form != NULL ? cp_form_add_field(form, "chain", "text-multi", "Certificate chain", NULL)
@@ -109,11 +134,15 @@ certs_describe(struct cp_adhoc_req *req)
     return cp_adhoc_continue(req, 2, "complete", NULL, NULL, form);
 }
 
-/* Stage 2: import only on an explicit yes; the host is the one shown, kept in the session. */
+/* Stage 2: import only on an explicit yes, and only the chain shown: the session keeps its
+ * host and fingerprints (pinned_chain), and the hook refuses a chain whose certificates to add
+ * differ from them. */
 static xmpp_stanza_t *
 certs_accept(struct cp_adhoc_req *req)
 {
     char msg[MSG_MAX] = "";
+    const char *host = req->session->data;
+    const char *fps = host + strlen(host) + 1;
     bool accept = false;
     int rc = cp_form_get_bool(req->form, "accept", &accept);
 
@@ -121,9 +150,16 @@ certs_accept(struct cp_adhoc_req *req)
         return cp_adhoc_error(req, "modify", "bad-request", "bad-payload");
     if (!accept)
         return cp_adhoc_complete(req, "info", "Nothing was imported.", NULL);
-    rc = req->adhoc->ops.certs_import(req->adhoc->ud, req->session->data, msg, sizeof(msg));
-    cp_log_info("adhoc", "%s: certs-import: %s: %s", req->bare, req->session->data,
-                rc == 0 ? "imported" : "failed");
+    rc = req->adhoc->ops.certs_import_pinned(req->adhoc->ud, host, fps, msg, sizeof(msg));
+    cp_log_info("adhoc", "%s: certs-import: %s: %s", req->bare, host,
+                rc == 0                        ? "imported"
+                : rc == CP_ADHOC_CHAIN_CHANGED ? "refused (the chain changed since it was shown)"
+                                               : "failed");
+    if (rc == CP_ADHOC_CHAIN_CHANGED)
+        return cp_adhoc_complete(req, "error",
+                                 "Nothing was imported: the server's certificate chain changed "
+                                 "since it was shown. Run the command again to see the new one.",
+                                 NULL);
     if (msg[0] == '\0')
         snprintf(msg, sizeof(msg), "%s", rc == 0 ? "Imported." : "Import failed.");
     return cp_adhoc_complete(req, rc == 0 ? "info" : "error", msg, NULL);
@@ -132,7 +168,8 @@ certs_accept(struct cp_adhoc_req *req)
 xmpp_stanza_t *
 cp_adhoc_run_certs_import(struct cp_adhoc_req *req)
 {
-    if (req->adhoc->ops.certs_describe == NULL || req->adhoc->ops.certs_import == NULL)
+    if (req->adhoc->ops.certs_describe_pinned == NULL ||
+        req->adhoc->ops.certs_import_pinned == NULL)
         return cp_adhoc_not_available(req);
     switch (cp_adhoc_stage(req)) {
     case 0:

@@ -39,7 +39,7 @@ struct cp_adhoc_session {
     int stage;
     const char *next_action; /* the action the last reply offered: "next" or "complete" */
     time_t last;
-    char *data; /* node-specific (certs-import: the host), owned, may be NULL */
+    char *data; /* node-specific (certs-import: host and fingerprints shown), owned, may be NULL */
 };
 
 struct cp_adhoc {

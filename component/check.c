@@ -645,8 +645,46 @@ cp_check_report(const struct cp_config *cfg, const char *mailbox, bool json, boo
     return buf;
 }
 
+/* True when cert_import (without allow_leaf) would add R's certificate I: a CA the server
+ * presented that the store lacks, not the leaf. */
+static bool
+import_would_add(const struct cert_report *r, size_t i)
+{
+    return i > 0 && r->chain[i].where == CERT_WHERE_PRESENTED && r->chain[i].info.is_ca;
+}
+
+/* The SHA-256 fingerprints of the certificates an import of R would add, in chain order, each
+ * followed by a newline ("" for none). Returns a malloc'd string (caller frees), NULL on
+ * ENOMEM. */
+static char *
+import_fingerprints(const struct cert_report *r)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    size_t i;
+    FILE *f = open_memstream(&buf, &len);
+
+    if (f == NULL)
+        return NULL;
+    for (i = 0; i < r->n_chain; i++)
+        if (import_would_add(r, i))
+            fprintf(f, "%s\n", r->chain[i].info.fingerprint);
+    if (fclose(f) != 0) {
+        free(buf);
+        return NULL;
+    }
+    return buf;
+}
+
 char *
 cp_check_certs_describe(const struct cp_config *cfg, const char *hostport, char *msg, size_t msglen)
+{
+    return cp_check_certs_describe_fp(cfg, hostport, NULL, msg, msglen);
+}
+
+char *
+cp_check_certs_describe_fp(const struct cp_config *cfg, const char *hostport, char **fps, char *msg,
+                           size_t msglen)
 {
     struct cert_report *r = NULL;
     struct cert_options opt;
@@ -657,22 +695,29 @@ cp_check_certs_describe(const struct cp_config *cfg, const char *hostport, char 
     int port;
     FILE *f;
 
+    if (fps != NULL)
+        *fps = NULL;
     cert_options_of(cfg, &opt);
     if (cert_parse_hostport(hostport, 443, &host, &port) != 0) {
         snprintf(msg, msglen, "expected host or host:port, got '%s'", hostport);
         return NULL;
     }
     if (cert_check_server(&opt, host, port, NULL, &r) != 0 ||
+        (fps != NULL && (*fps = import_fingerprints(r)) == NULL) ||
         (f = open_memstream(&buf, &len)) == NULL) {
         snprintf(msg, msglen, "out of memory");
+        if (fps != NULL) {
+            free(*fps);
+            *fps = NULL;
+        }
         cert_report_free(r);
         free(host);
         return NULL;
     }
     cert_report_print_chain(r, f);
     cert_report_print_status(r, f);
-    for (i = 1; i < r->n_chain; i++)
-        if (r->chain[i].where == CERT_WHERE_PRESENTED && r->chain[i].info.is_ca)
+    for (i = 0; i < r->n_chain; i++)
+        if (import_would_add(r, i))
             fprintf(f, "import would add: %s\n", r->chain[i].info.subject);
     if (cert_report_issuer_missing(r))
         fprintf(f, "note: the server does not send its issuing CA; add it by hand with "
@@ -685,6 +730,42 @@ cp_check_certs_describe(const struct cp_config *cfg, const char *hostport, char 
 
 int
 cp_check_certs_import(const struct cp_config *cfg, const char *hostport, char *msg, size_t msglen)
+{
+    return cp_check_certs_import_fp(cfg, hostport, NULL, msg, msglen);
+}
+
+/* Compares the chain R (just downloaded) with what the admin accepted: FPS as
+ * cp_check_certs_describe_fp gave it. Returns 0 when equal (or FPS is NULL), CP_CHECK_CHANGED
+ * with MSG when not, -1 on ENOMEM. */
+static int
+check_pinned(const struct cert_report *r, const char *hostport, const char *fps, char *msg,
+             size_t msglen)
+{
+    char *now;
+    int rc = 0;
+
+    if (fps == NULL)
+        return 0;
+    now = import_fingerprints(r);
+    if (now == NULL) {
+        snprintf(msg, msglen, "out of memory");
+        return -1;
+    }
+    if (strcmp(now, fps) != 0) {
+        snprintf(msg, msglen,
+                 "the CA certificates %s presents are not those shown; nothing "
+                 "imported",
+                 hostport);
+        cp_log_warn("certs", "%s: import refused (the chain changed since it was shown)", hostport);
+        rc = CP_CHECK_CHANGED;
+    }
+    free(now);
+    return rc;
+}
+
+int
+cp_check_certs_import_fp(const struct cp_config *cfg, const char *hostport, const char *fps,
+                         char *msg, size_t msglen)
 {
     struct cert_report *r = NULL;
     struct cert_options opt;
@@ -704,6 +785,13 @@ cp_check_certs_import(const struct cp_config *cfg, const char *hostport, char *m
     if (rc != 0) {
         snprintf(msg, msglen, "out of memory");
         return -1;
+    }
+    if (r->n_chain > 0) {
+        rc = check_pinned(r, hostport, fps, msg, msglen);
+        if (rc != 0) {
+            cert_report_free(r);
+            return rc;
+        }
     }
     rc = r->n_chain == 0 ? -1 : cert_import(&opt, r, false, NULL, NULL, &added, err, sizeof(err));
     if (rc != 0 && err[0] != '\0')

@@ -37,4 +37,21 @@ char *cp_check_certs_describe(const struct cp_config *cfg, const char *hostport,
 int cp_check_certs_import(const struct cp_config *cfg, const char *hostport, char *msg,
                           size_t msglen);
 
+/* cp_check_certs_import_fp's answer when the chain changed since it was described. */
+#define CP_CHECK_CHANGED 1
+
+/* cp_check_certs_describe that also pins what the admin is shown: sets *FPS (may be NULL) to
+ * the SHA-256 fingerprints ("AB:CD:...") of the certificates an import would add, in chain
+ * order, each followed by a newline ("" for none), malloc'd (caller frees), or NULL when the
+ * description is NULL. */
+char *cp_check_certs_describe_fp(const struct cp_config *cfg, const char *hostport, char **fps,
+                                 char *msg, size_t msglen);
+
+/* cp_check_certs_import for the chain the admin accepted: downloads it again and imports only
+ * when the certificates an import would add have exactly the fingerprints FPS (as
+ * cp_check_certs_describe_fp gave them; NULL: no such check). Returns CP_CHECK_CHANGED with
+ * MSG, having imported nothing, when they differ; otherwise as cp_check_certs_import. */
+int cp_check_certs_import_fp(const struct cp_config *cfg, const char *hostport, const char *fps,
+                             char *msg, size_t msglen);
+
 #endif

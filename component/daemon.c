@@ -74,17 +74,19 @@ hook_gateway_status(void *ud)
 /* certs-import talks to the one server the admin named, bounded by `timeout`; it runs on the
  * loop because the ad-hoc reply is synchronous (see docs/design.md). */
 static char *
-hook_certs_describe(void *ud, const char *host, char *msg, size_t msglen)
+hook_certs_describe(void *ud, const char *host, char **fps, char *msg, size_t msglen)
 {
     struct cp_daemon *d = ud;
-    return cp_check_certs_describe(d->cfg, host, msg, msglen);
+    return cp_check_certs_describe_fp(d->cfg, host, fps, msg, msglen);
 }
 
 static int
-hook_certs_import(void *ud, const char *host, char *msg, size_t msglen)
+hook_certs_import(void *ud, const char *host, const char *fps, char *msg, size_t msglen)
 {
     struct cp_daemon *d = ud;
-    return cp_check_certs_import(d->cfg, host, msg, msglen);
+    int rc = cp_check_certs_import_fp(d->cfg, host, fps, msg, msglen);
+
+    return rc == CP_CHECK_CHANGED ? CP_ADHOC_CHAIN_CHANGED : rc;
 }
 
 static const struct cp_adhoc_ops adhoc_ops = {
@@ -94,8 +96,8 @@ static const struct cp_adhoc_ops adhoc_ops = {
     .reload = hook_reload,
     .watchers = hook_watchers,
     .gateway_status = hook_gateway_status,
-    .certs_describe = hook_certs_describe,
-    .certs_import = hook_certs_import,
+    .certs_describe_pinned = hook_certs_describe,
+    .certs_import_pinned = hook_certs_import,
 };
 
 /* ---- XMPP connection events ---- */

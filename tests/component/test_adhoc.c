@@ -35,8 +35,14 @@ static struct {
     char last_changed[128];
     char *gateway_report;
     char *chain;
+    /* The fingerprints of the CAs an import would add: shown at describe time, then those the
+     * server presents when the import runs (a re-issued chain or a MITM in between). */
+    const char *fps_shown;
+    const char *fps_now;
     int imports;
+    int refused;
     char imported_host[128];
+    char imported_fps[256];
     int resubscribes;
     char resubscribed[128];
     int reload_rc;
@@ -102,20 +108,31 @@ hook_gateway_status(void *ud)
 }
 
 static char *
-hook_certs_describe(void *ud, const char *host, char *msg, size_t len)
+hook_certs_describe(void *ud, const char *host, char **fps, char *msg, size_t len)
 {
+    char *chain;
+
     (void)ud;
     if (strcmp(host, "down.example.com") == 0) {
         snprintf(msg, len, "down.example.com: network-error");
         return NULL;
     }
-    return strdup(hooks.chain);
+    chain = strdup(hooks.chain);
+    *fps = strdup(hooks.fps_shown);
+    cr_assert(chain != NULL && *fps != NULL);
+    return chain;
 }
 
+/* As check.c does: imports only when the chain presented now is the one pinned in FPS. */
 static int
-hook_certs_import(void *ud, const char *host, char *msg, size_t len)
+hook_certs_import(void *ud, const char *host, const char *fps, char *msg, size_t len)
 {
     (void)ud;
+    snprintf(hooks.imported_fps, sizeof(hooks.imported_fps), "%s", fps);
+    if (strcmp(fps, hooks.fps_now) != 0) {
+        hooks.refused++;
+        return CP_ADHOC_CHAIN_CHANGED;
+    }
     hooks.imports++;
     snprintf(hooks.imported_host, sizeof(hooks.imported_host), "%s", host);
     snprintf(msg, len, "1 certificate imported");
@@ -129,8 +146,8 @@ static const struct cp_adhoc_ops all_ops = {
     .reload = hook_reload,
     .user_resubscribe = hook_resubscribe,
     .gateway_status = hook_gateway_status,
-    .certs_describe = hook_certs_describe,
-    .certs_import = hook_certs_import,
+    .certs_describe_pinned = hook_certs_describe,
+    .certs_import_pinned = hook_certs_import,
 };
 
 /* Only the hooks that must exist: the optional commands answer "not available yet". */
@@ -156,6 +173,8 @@ setup(void)
     memset(&hooks, 0, sizeof(hooks));
     hooks.gateway_report = "https://cas1.example.com/EWS/Exchange.asmx\n  tls: verified\n";
     hooks.chain = "0: CN=cas1.example.com (trusted: no)\n1: CN=Example Root CA (missing)\n";
+    hooks.fps_shown = "AB:CD:01\n";
+    hooks.fps_now = hooks.fps_shown;
     snprintf(dir, sizeof(dir), "/tmp/test_adhoc.XXXXXX");
     cr_assert_not_null(mkdtemp(dir));
     snprintf(dbpath, sizeof(dbpath), "%s/store.db", dir);
@@ -990,6 +1009,66 @@ Test(adhoc, certs_import_three_stages)
     free(body);
     cr_assert_eq(hooks.imports, 1);
     cr_assert_str_eq(hooks.imported_host, "cas1.example.com:443");
+}
+
+/* Shows the chain of cas1.example.com in a new certs-import session, then accepts it: returns
+ * the final reply (caller releases). */
+static xmpp_stanza_t *
+certs_import_accepted(void)
+{
+    xmpp_stanza_t *r = cmd(ADMIN, "certs-import", NULL, NULL, NULL);
+    char sid[64], *body;
+
+    snprintf(sid, sizeof(sid), "%s", sid_of(r));
+    xmpp_stanza_release(r);
+    body = submit("<field var='host'><value>cas1.example.com</value></field>");
+    r = cmd(ADMIN, "certs-import", sid, "next", body);
+    free(body);
+    cr_assert_str_eq(field_of(r, "accept"), "0");
+    xmpp_stanza_release(r);
+    /* what the server presents from now on */
+    hooks.fps_now = "AB:CD:02\n";
+    body = submit("<field var='accept'><value>1</value></field>");
+    r = cmd(ADMIN, "certs-import", sid, "complete", body);
+    free(body);
+    return r;
+}
+
+/* The import is of the chain the admin accepted: stage 3 hands the fingerprints stage 2 showed
+ * to the import, which refuses a chain that changed in between, and the admin is told to look
+ * again; the same fingerprints import. */
+Test(adhoc, certs_import_refuses_a_chain_changed_since_shown)
+{
+    hooks.fps_shown = "AB:CD:01\nEF:01:23\n";
+    assert_completed_note(certs_import_accepted(), "error", "changed since it was shown");
+    cr_assert_str_eq(hooks.imported_fps, "AB:CD:01\nEF:01:23\n");
+    cr_assert_eq(hooks.refused, 1);
+    cr_assert_eq(hooks.imports, 0);
+
+    hooks.fps_shown = "AB:CD:02\n";
+    assert_completed_note(certs_import_accepted(), "info", "1 certificate imported");
+    cr_assert_str_eq(hooks.imported_fps, "AB:CD:02\n");
+    cr_assert_eq(hooks.refused, 1);
+    cr_assert_eq(hooks.imports, 1);
+
+    /* nothing to add when shown, a CA to add at import time */
+    hooks.fps_shown = "";
+    assert_completed_note(certs_import_accepted(), "error", "Run the command again");
+    cr_assert_str_eq(hooks.imported_fps, "");
+    cr_assert_eq(hooks.refused, 2);
+    cr_assert_eq(hooks.imports, 1);
+}
+
+/* A wiring with only the hooks that import what the server presents at the last stage (the
+ * chain the admin never saw) does not get the command. */
+Test(adhoc, certs_import_needs_the_pinned_hooks)
+{
+    struct cp_adhoc_ops ops = all_ops;
+
+    ops.certs_import_pinned = NULL;
+    open_adhoc(&ops);
+    assert_completed_note(cmd(ADMIN, "certs-import", NULL, NULL, NULL), "info",
+                          "not available yet");
 }
 
 Test(adhoc, certs_import_declined_or_unreachable)
