@@ -44,11 +44,6 @@ struct cp_adhoc_ops {
     int (*user_resubscribe)(void *ud, const char *user_jid, char *msg, size_t msglen);
     /* Runs the troubleshooter; returns a malloc'd multi-line report (caller frees) or NULL. */
     char *(*gateway_status)(void *ud);
-    /* Superseded by certs_describe_pinned and certs_import_pinned, which certs-import needs:
-     * these two are no longer called (importing what the server presents at the last stage
-     * would import a chain the admin never saw). */
-    char *(*certs_describe)(void *ud, const char *host, char *msg, size_t msglen);
-    int (*certs_import)(void *ud, const char *host, char *msg, size_t msglen);
     /* Number of stored subscribers (watchers) of USER_JID's calendar JID. */
     long (*watchers)(void *ud, const char *user_jid);
     /* Downloads HOST's chain: returns a malloc'd multi-line description or NULL with MSG; with

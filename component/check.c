@@ -677,12 +677,6 @@ import_fingerprints(const struct cert_report *r)
 }
 
 char *
-cp_check_certs_describe(const struct cp_config *cfg, const char *hostport, char *msg, size_t msglen)
-{
-    return cp_check_certs_describe_fp(cfg, hostport, NULL, msg, msglen);
-}
-
-char *
 cp_check_certs_describe_fp(const struct cp_config *cfg, const char *hostport, char **fps, char *msg,
                            size_t msglen)
 {
@@ -726,12 +720,6 @@ cp_check_certs_describe_fp(const struct cp_config *cfg, const char *hostport, ch
     cert_report_free(r);
     free(host);
     return buf;
-}
-
-int
-cp_check_certs_import(const struct cp_config *cfg, const char *hostport, char *msg, size_t msglen)
-{
-    return cp_check_certs_import_fp(cfg, hostport, NULL, msg, msglen);
 }
 
 /* Compares the chain R (just downloaded) with what the admin accepted: FPS as

@@ -25,32 +25,24 @@ int cp_check_run(const struct cp_config *cfg, const char *mailbox, bool json, FI
  * step failed. NULL on ENOMEM. For the gateway-status command. */
 char *cp_check_report(const struct cp_config *cfg, const char *mailbox, bool json, bool *failed);
 
-/* certs-import, first stage: downloads HOST[:PORT]'s chain and returns its description with
- * the status and which certificates an import would add, as a malloc'd string (caller frees),
- * or NULL with a reason in MSG. */
-char *cp_check_certs_describe(const struct cp_config *cfg, const char *hostport, char *msg,
-                              size_t msglen);
-
-/* certs-import, accepted: adds HOST[:PORT]'s missing CA certificates (never the server's own)
- * to trust_dir and writes "imported N certificate(s); status: TOKEN" into MSG. Returns 0 when
- * the chain no longer lacks an issuer, negative otherwise (MSG says why). */
-int cp_check_certs_import(const struct cp_config *cfg, const char *hostport, char *msg,
-                          size_t msglen);
-
 /* cp_check_certs_import_fp's answer when the chain changed since it was described. */
 #define CP_CHECK_CHANGED 1
 
-/* cp_check_certs_describe that also pins what the admin is shown: sets *FPS (may be NULL) to
- * the SHA-256 fingerprints ("AB:CD:...") of the certificates an import would add, in chain
+/* certs-import, first stage: downloads HOST[:PORT]'s chain and returns its description with
+ * the status and which certificates an import would add, as a malloc'd string (caller frees),
+ * or NULL with a reason in MSG. It also pins what the admin is shown: sets *FPS (may be NULL)
+ * to the SHA-256 fingerprints ("AB:CD:...") of the certificates an import would add, in chain
  * order, each followed by a newline ("" for none), malloc'd (caller frees), or NULL when the
  * description is NULL. */
 char *cp_check_certs_describe_fp(const struct cp_config *cfg, const char *hostport, char **fps,
                                  char *msg, size_t msglen);
 
-/* cp_check_certs_import for the chain the admin accepted: downloads it again and imports only
- * when the certificates an import would add have exactly the fingerprints FPS (as
- * cp_check_certs_describe_fp gave them; NULL: no such check). Returns CP_CHECK_CHANGED with
- * MSG, having imported nothing, when they differ; otherwise as cp_check_certs_import. */
+/* certs-import, accepted: downloads HOST[:PORT]'s chain again and adds its missing CA
+ * certificates (never the server's own) to trust_dir, only when they have exactly the
+ * fingerprints FPS (as cp_check_certs_describe_fp gave them; NULL: no such check). Returns
+ * CP_CHECK_CHANGED with MSG, having imported nothing, when they differ; otherwise writes
+ * "imported N certificate(s); status: TOKEN" into MSG and returns 0 when the chain no longer
+ * lacks an issuer, negative otherwise (MSG says why). */
 int cp_check_certs_import_fp(const struct cp_config *cfg, const char *hostport, const char *fps,
                              char *msg, size_t msglen);
 

@@ -101,20 +101,23 @@ hook_gateway_status(void *ud)
 }
 
 static char *
-hook_certs_describe(void *ud, const char *host, char *msg, size_t len)
+hook_certs_describe(void *ud, const char *host, char **fps, char *msg, size_t len)
 {
     (void)ud;
     if (host[0] == 'd') {
         snprintf(msg, len, "%s: network-error", host);
         return NULL;
     }
+    *fps = strdup("AB:CD\n");
     return strdup("0: CN=cas1.example.com (trusted: no)\n1: CN=Example Root CA (missing)\n");
 }
 
 static int
-hook_certs_import(void *ud, const char *host, char *msg, size_t len)
+hook_certs_import(void *ud, const char *host, const char *fps, char *msg, size_t len)
 {
     (void)ud;
+    if (fps == NULL || strcmp(fps, "AB:CD\n") != 0)
+        return CP_ADHOC_CHAIN_CHANGED;
     snprintf(msg, len, "%s: 1 certificate imported", host);
     return 0;
 }
@@ -134,8 +137,8 @@ static const struct cp_adhoc_ops ops = {
     .reload = hook_reload,
     .user_resubscribe = hook_resubscribe,
     .gateway_status = hook_gateway_status,
-    .certs_describe = hook_certs_describe,
-    .certs_import = hook_certs_import,
+    .certs_describe_pinned = hook_certs_describe,
+    .certs_import_pinned = hook_certs_import,
     .watchers = hook_watchers,
 };
 
