@@ -347,11 +347,14 @@ level = debug
 """)
 
     def start(self, wait_online=True):
+        online = r"connected to .* as component"
+        # The log is appended to across restarts: wait for a line this run writes.
+        before = len(re.findall(online, self.log())) if os.path.exists(self.logpath) else 0
         self.logfile = open(self.logpath, "ab")
         self.proc = subprocess.Popen(DAEMON_WRAPPER + [CALPRESENCE, "-c", self.conf],
                                      stdout=self.logfile, stderr=subprocess.STDOUT)
         if wait_online:
-            self.wait_log(r"connected to .* as component")
+            self.wait_log(online, count=before + 1)
 
     def log(self):
         with open(self.logpath, errors="replace") as f:
