@@ -493,6 +493,18 @@ class Session:
             self.loop.close()
 
 
+def calendar_presences(client, jid=f"alice@{COMPONENT}", ptype=None):
+    """The presences CLIENT received from calendar JID JID (of type PTYPE when given)."""
+    return [p for p in client.presences
+            if p["from"].bare == jid and (ptype is None or p["type"] == ptype)]
+
+
+def test_failed(case):
+    """True when the unittest CASE, in its tearDown, has failed or raised."""
+    result = case._outcome.result
+    return any(err for test, err in result.errors + result.failures if test is case)
+
+
 def error_condition(stanza):
     """The defined condition of an error stanza, or None."""
     err = stanza.xml.find("{jabber:client}error")

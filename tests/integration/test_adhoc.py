@@ -64,8 +64,7 @@ class AdhocTest(unittest.TestCase):
         cls.ws.cleanup()
 
     def tearDown(self):
-        if any(e for t, e in self._outcome.result.errors + self._outcome.result.failures
-               if t is self):
+        if h.test_failed(self):
             type(self).failed = True
 
     # -- helpers ------------------------------------------------------------------------

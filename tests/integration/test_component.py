@@ -14,11 +14,6 @@ import harness as h  # noqa: E402
 CAL_ALICE = f"alice@{h.COMPONENT}"
 
 
-def calendar_presences(client, jid=CAL_ALICE, ptype=None):
-    return [p for p in client.presences
-            if p["from"].bare == jid and (ptype is None or p["type"] == ptype)]
-
-
 class ComponentTest(unittest.TestCase):
     def setUp(self):
         self.ws = h.Workspace(self.id().split(".")[-1])
@@ -32,9 +27,7 @@ class ComponentTest(unittest.TestCase):
             self.session.close()
         self.component.stop()
         self.prosody.stop()
-        failed = any(e for _, e in (self._outcome.result.errors + self._outcome.result.failures)
-                     if _ is self)
-        self.ws.keep = failed
+        self.ws.keep = h.test_failed(self)
         self.ws.cleanup()
 
     def start(self):
@@ -126,14 +119,14 @@ class ComponentTest(unittest.TestCase):
         self.session.wait_for(lambda: bob.client_roster[CAL_ALICE]["subscription"] == "to",
                               what="subscription approved by the calendar JID")
         # Until the calendar engine exists, every calendar JID is unavailable.
-        self.session.wait_for(lambda: calendar_presences(bob, ptype="unavailable"),
+        self.session.wait_for(lambda: h.calendar_presences(bob, ptype="unavailable"),
                               what="current presence after subscribing")
         self.component.wait_log(r"bob@localhost subscribed to alice@calendar.localhost")
 
         # A probe from a subscriber is answered with the current presence.
-        before = len(calendar_presences(bob, ptype="unavailable"))
+        before = len(h.calendar_presences(bob, ptype="unavailable"))
         bob.send_presence(pto=CAL_ALICE, ptype="probe")
-        self.session.wait_for(lambda: len(calendar_presences(bob, ptype="unavailable")) > before,
+        self.session.wait_for(lambda: len(h.calendar_presences(bob, ptype="unavailable")) > before,
                               what="presence answering a probe")
 
         # A probe from someone else learns nothing: it is answered `unsubscribed` (which
@@ -141,7 +134,7 @@ class ComponentTest(unittest.TestCase):
         carol = self.session.client("carol")
         carol.send_presence(pto=CAL_ALICE, ptype="probe")
         self.component.wait_log(r"probe from carol@localhost answered unsubscribed")
-        self.assertEqual(calendar_presences(carol), [])
+        self.assertEqual(h.calendar_presences(carol), [])
 
         bob.send_presence(pto=CAL_ALICE, ptype="unsubscribe")
         self.component.wait_log(r"bob@localhost unsubscribed from alice@calendar.localhost")
@@ -186,7 +179,7 @@ class ComponentTest(unittest.TestCase):
         self.component.start()
         self.component.wait_log(r"sent current presence to 1 subscriptions")
         self.session.sleep(0.5)
-        self.assertEqual(calendar_presences(eve), [],
+        self.assertEqual(h.calendar_presences(eve), [],
                          "nothing published to a subscriber of a domain not served")
         # She can still unsubscribe.
         eve.send_presence(pto=CAL_ALICE, ptype="unsubscribe")
@@ -197,13 +190,13 @@ class ComponentTest(unittest.TestCase):
         bob = self.session.client("bob")
         bob.send_presence(pto=f"carol@{h.COMPONENT}", ptype="subscribe")
         self.component.wait_log(r"bob@localhost subscribed to carol@calendar.localhost")
-        self.session.wait_for(lambda: calendar_presences(bob, f"carol@{h.COMPONENT}", "unavailable"))
+        self.session.wait_for(lambda: h.calendar_presences(bob, f"carol@{h.COMPONENT}", "unavailable"))
         self.component.stop()
-        before = len(calendar_presences(bob, f"carol@{h.COMPONENT}", "unavailable"))
+        before = len(h.calendar_presences(bob, f"carol@{h.COMPONENT}", "unavailable"))
         self.component.start()
         self.component.wait_log(r"sent current presence to 1 subscriptions")
         self.session.wait_for(
-            lambda: len(calendar_presences(bob, f"carol@{h.COMPONENT}", "unavailable")) > before,
+            lambda: len(h.calendar_presences(bob, f"carol@{h.COMPONENT}", "unavailable")) > before,
             what="presence resent after the component restarted")
 
     def test_prosody_restart_reconnects_and_resyncs(self):
@@ -234,11 +227,11 @@ class ComponentTest(unittest.TestCase):
         self.start()
         bob = self.session.client("bob")
         bob.send_presence(pto=CAL_ALICE, ptype="subscribe")
-        self.session.wait_for(lambda: calendar_presences(bob, ptype="unavailable"))
-        before = len(calendar_presences(bob, ptype="unavailable"))
+        self.session.wait_for(lambda: h.calendar_presences(bob, ptype="unavailable"))
+        before = len(h.calendar_presences(bob, ptype="unavailable"))
         self.component.signal(signal.SIGTERM)
         self.assertEqual(self.component.wait(), 0)
-        self.session.wait_for(lambda: len(calendar_presences(bob, ptype="unavailable")) > before,
+        self.session.wait_for(lambda: len(h.calendar_presences(bob, ptype="unavailable")) > before,
                               what="unavailable at shutdown")
         self.assertIn("sent unavailable to 1 subscriptions", self.component.log())
 

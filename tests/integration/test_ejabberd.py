@@ -16,11 +16,6 @@ CAL_ALICE = f"alice@{h.COMPONENT}"
 DISCO_INFO = "http://jabber.org/protocol/disco#info"
 
 
-def calendar_presences(client, jid=CAL_ALICE, ptype=None):
-    return [p for p in client.presences
-            if p["from"].bare == jid and (ptype is None or p["type"] == ptype)]
-
-
 class EjabberdTest(unittest.TestCase):
     def setUp(self):
         self.ws = h.Workspace("ejd-" + self.id().split(".")[-1])
@@ -38,8 +33,7 @@ class EjabberdTest(unittest.TestCase):
                 self.component.signal(signal.SIGCONT)  # in case a test left it stopped
             self.component.stop()
         self.server.stop()
-        failed = any(e for t, e in (self._outcome.result.errors + self._outcome.result.failures)
-                     if t is self)
+        failed = h.test_failed(self)
         if failed:
             print(self.server.log()[-4000:])
         self.ws.keep = failed
@@ -55,7 +49,7 @@ class EjabberdTest(unittest.TestCase):
         bob = self.session.client("bob")
         bob.send_presence(pto=CAL_ALICE, ptype="subscribe")
         self.component.wait_log(r"bob@localhost subscribed to alice@calendar\.localhost")
-        self.session.wait_for(lambda: calendar_presences(bob, ptype="unavailable"),
+        self.session.wait_for(lambda: h.calendar_presences(bob, ptype="unavailable"),
                               what="current presence after subscribing")
         return bob
 
@@ -96,21 +90,21 @@ class EjabberdTest(unittest.TestCase):
         # the stanza itself to bob's resource (full JID), before the presence that follows.
         self.session.wait_for(lambda: bob.client_roster[CAL_ALICE]["subscription"] == "to",
                               what="subscription approved by the calendar JID")
-        types = [p["type"] for p in calendar_presences(bob)]
+        types = [p["type"] for p in h.calendar_presences(bob)]
         self.assertIn("subscribed", types)
         self.assertLess(types.index("subscribed"), types.index("unavailable"))
-        self.assertEqual(calendar_presences(bob, ptype="unavailable")[0]["to"], bob.boundjid)
+        self.assertEqual(h.calendar_presences(bob, ptype="unavailable")[0]["to"], bob.boundjid)
 
-        before = len(calendar_presences(bob, ptype="unavailable"))
+        before = len(h.calendar_presences(bob, ptype="unavailable"))
         bob.send_presence(pto=CAL_ALICE, ptype="probe")
-        self.session.wait_for(lambda: len(calendar_presences(bob, ptype="unavailable")) > before,
+        self.session.wait_for(lambda: len(h.calendar_presences(bob, ptype="unavailable")) > before,
                               what="presence answering a probe")
 
         carol = self.session.client("carol")
         carol.send_presence(pto=CAL_ALICE, ptype="probe")
         self.component.wait_log(r"probe from carol@localhost answered unsubscribed")
         self.session.sleep(0.5)
-        self.assertEqual(calendar_presences(carol), [], "ejabberd drops the `unsubscribed`")
+        self.assertEqual(h.calendar_presences(carol), [], "ejabberd drops the `unsubscribed`")
 
         bob.send_presence(pto=CAL_ALICE, ptype="unsubscribe")
         self.component.wait_log(r"bob@localhost unsubscribed from alice@calendar\.localhost")
@@ -172,14 +166,14 @@ class EjabberdTest(unittest.TestCase):
         self.assertEqual(bob.client_roster[CAL_ALICE]["subscription"], "to",
                          "ejabberd kept bob's subscription across its restart")
         self.session.sleep(1)
-        self.assertEqual(calendar_presences(bob, ptype="unavailable"), [],
+        self.assertEqual(h.calendar_presences(bob, ptype="unavailable"), [],
                          "no presence can come from a component that is not connected")
 
         self.component.signal(signal.SIGCONT)
         self.component.wait_log(r"disconnected from 127\.0\.0\.1")
         self.component.wait_log(r"connected to .* as component", count=2, timeout=60)
         self.component.wait_log(r"sent current presence to 1 subscriptions")
-        self.session.wait_for(lambda: calendar_presences(bob, ptype="unavailable"),
+        self.session.wait_for(lambda: h.calendar_presences(bob, ptype="unavailable"),
                               what="presence resent after the reconnect")
         answer = self.session.iq(bob, h.COMPONENT, "<ping xmlns='urn:xmpp:ping'/>")
         self.assertEqual(answer["type"], "result")
@@ -188,10 +182,10 @@ class EjabberdTest(unittest.TestCase):
     def test_sigterm_sends_unavailable(self):
         self.start()
         bob = self.subscribe_bob()
-        before = len(calendar_presences(bob, ptype="unavailable"))
+        before = len(h.calendar_presences(bob, ptype="unavailable"))
         self.component.signal(signal.SIGTERM)
         self.assertEqual(self.component.wait(), 0)
-        self.session.wait_for(lambda: len(calendar_presences(bob, ptype="unavailable")) > before,
+        self.session.wait_for(lambda: len(h.calendar_presences(bob, ptype="unavailable")) > before,
                               what="unavailable at shutdown")
         self.assertIn("sent unavailable to 1 subscriptions", self.component.log())
 
