@@ -5,11 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "check.h"
-#include "error.h"
-#include "log.h"
-#include "presence.h"
-#include "xmpp_service.h"
+#include "check/check.h"
+#include "config/config.h"
+#include "xmpp/xmpp.h"
 
 #define HOUSEKEEPING_S 30
 #define PUBLISH_BATCH 200 /* users whose presence is republished per loop turn */

@@ -6,12 +6,11 @@
 
 #include <event2/event.h>
 
-#include "adhoc.h"
-#include "config.h"
-#include "gateway.h"
-#include "publish_queue.h"
-#include "store.h"
-#include "xmpp_conn.h"
+#include "adhoc/adhoc.h"
+#include "config/config.h"
+#include "check/check.h"
+#include "xmpp/xmpp.h"
+#include "store/store.h"
 
 struct cp_daemon {
     struct event_base *base;

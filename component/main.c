@@ -7,10 +7,9 @@
 
 #include <curl/curl.h>
 
-#include "check.h"
-#include "config.h"
+#include "check/check.h"
+#include "config/config.h"
 #include "daemon.h"
-#include "log.h"
 
 static void
 usage(FILE *out)

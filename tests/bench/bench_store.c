@@ -10,9 +10,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "error.h"
-#include "log.h"
-#include "store.h"
+#include "config/error.h"
+#include "config/log.h"
+#include "store/store.h"
 
 #define BATCH 10000
 #define LOOKUPS 100000

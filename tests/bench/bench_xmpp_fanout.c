@@ -9,11 +9,11 @@
 #include <string.h>
 #include <time.h>
 
-#include "config.h"
+#include "config/config.h"
 #include "fake_xmpp_server.h"
-#include "log.h"
-#include "presence.h"
-#include "xmpp_conn.h"
+#include "config/log.h"
+#include "xmpp/presence.h"
+#include "xmpp/conn.h"
 
 #define SECRET "bench-secret"
 

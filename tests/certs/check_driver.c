@@ -1,12 +1,12 @@
-/* Runs the troubleshooter (component/check.c) as `calpresence --check` will:
+/* Runs the troubleshooter (component/check/check.c) as `calpresence --check` will:
  *   check-driver CONFIG [MAILBOX] [--json]
  * so that tests/certs/check_sim.py can drive it against ews-sim before and independently of
  * the daemon's command line. */
 #include <stdio.h>
 #include <string.h>
 
-#include "check.h"
-#include "config.h"
+#include "check/check.h"
+#include "config/config.h"
 
 int
 main(int argc, char **argv)

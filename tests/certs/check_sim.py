@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""The troubleshooter (component/check.c, through check-driver) against ews-sim: every step
+"""The troubleshooter (component/check/check.c, through check-driver) against ews-sim: every step
 passes with good settings, and each broken setting fails at its own step with its action.
 
 usage: check_sim.py CHECK_DRIVER   (CP_BUILD_ROOT locates ews-sim and its simlib.py)

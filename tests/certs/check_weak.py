@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""The troubleshooter (component/check.c, through check-driver) against a server whose
+"""The troubleshooter (component/check/check.c, through check-driver) against a server whose
 certificate is RSA 1024 (tests/ews/ews_test_server.py's weak port): with weak_certificates =
 warn the certificate step passes with a warning and the EWS steps reach the server at security
 level 0, as the daemon would; with refuse the certificate step fails as bad-certificate.

@@ -1,4 +1,4 @@
-/* tests/fuzz/fuzz_adhoc.c: XEP-0050 ad-hoc command handling (component/adhoc*.c, forms.c) on
+/* tests/fuzz/fuzz_adhoc.c: XEP-0050 ad-hoc command handling (component/adhoc/) on
  * arbitrary stanzas, over a real store on a temporary file and hooks that answer fixed text.
  *
  * The input is the stanza's XML. For inputs of odd length its from/to are forced to an admin
@@ -12,10 +12,10 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "adhoc.h"
-#include "config.h"
-#include "log.h"
-#include "store.h"
+#include "adhoc/adhoc.h"
+#include "config/config.h"
+#include "config/log.h"
+#include "store/store.h"
 
 #define ADMIN "admin@example.com/res"
 #define COMPONENT "calendar.example.com"

@@ -1,4 +1,4 @@
-/* tests/fuzz/fuzz_config.c: the configuration file parser (component/config.c) on arbitrary
+/* tests/fuzz/fuzz_config.c: the configuration file parser (component/config/config.c) on arbitrary
  * bytes. Each input becomes the content of one private temporary file (created once per
  * process with mode 0600, unlinked at exit) that cp_config_load reads. A loaded configuration
  * must compare equal to itself, answer the admin and domain questions, and read back as
@@ -11,8 +11,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "config.h"
-#include "log.h"
+#include "config/config.h"
+#include "config/log.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -1,0 +1,251 @@
+/* The ad-hoc commands every user of a served domain may run on themself: enable, disable,
+ * status, settings. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "adhoc_int.h"
+#include "config/config.h"
+#include "forms.h"
+
+static const char *tentative_name(enum cp_user_tentative t);
+static int tentative_parse(const char *s, enum cp_user_tentative *out);
+static xmpp_stanza_t *status_form(struct cp_adhoc_req *req, const struct cp_user *user, bool known);
+static xmpp_stanza_t *settings_form(struct cp_adhoc_req *req, const struct cp_user *user);
+static xmpp_stanza_t *settings_save(struct cp_adhoc_req *req, struct cp_user *user);
+
+int
+cp_adhoc_stage(const struct cp_adhoc_req *req)
+{
+    return req->session != NULL ? req->session->stage : 0;
+}
+
+int
+cp_adhoc_mailbox_of(const struct cp_adhoc_req *req, const char *jid, const char *stored, char *out,
+                    size_t outlen)
+{
+    if (stored != NULL && stored[0] != '\0') {
+        if ((size_t)snprintf(out, outlen, "%s", stored) >= outlen)
+            return CP_EINVAL;
+        return 0;
+    }
+    return cp_jid_default_mailbox(jid, req->cfg->mailbox_domain, out, outlen);
+}
+
+int
+cp_adhoc_user_jid(const struct cp_adhoc_req *req, const char *in, char *out, size_t outlen,
+                  const char **reason)
+{
+    char local[CP_ADHOC_JID_MAX], domain[CP_ADHOC_JID_MAX];
+
+    *reason = "not a bare JID";
+    if (in[0] == '\0' || strpbrk(in, "/ \t,") != NULL || cp_jid_bare(in, out, outlen) != 0 ||
+        cp_jid_split(out, local, sizeof(local), domain, sizeof(domain)) != 0)
+        return CP_EINVAL;
+    *reason = "not a user of a domain served here";
+    if (!cp_config_serves_domain(req->cfg, domain))
+        return CP_EINVAL;
+    return 0;
+}
+
+xmpp_stanza_t *
+cp_adhoc_run_enable(struct cp_adhoc_req *req)
+{
+    char cal[CP_ADHOC_JID_MAX], note[2 * CP_ADHOC_JID_MAX + 128];
+
+    if (cp_jid_calendar(req->bare, req->cfg->domains.items[0], req->cfg->jid, cal, sizeof(cal)) !=
+        0)
+        return cp_adhoc_error(req, "modify", "jid-malformed", NULL);
+    if (cp_store_user_enable(req->adhoc->store, req->bare, NULL) != 0)
+        return cp_adhoc_error(req, "wait", "internal-server-error", NULL);
+    cp_log_info("adhoc", "%s: enable: calendar presence on", req->bare);
+    if (req->adhoc->ops.user_changed != NULL)
+        req->adhoc->ops.user_changed(req->adhoc->ud, req->bare);
+    snprintf(note, sizeof(note),
+             "Calendar presence is on. Your contacts see it when they add %s to their contacts.",
+             cal);
+    return cp_adhoc_complete(req, "info", note, NULL);
+}
+
+xmpp_stanza_t *
+cp_adhoc_run_disable(struct cp_adhoc_req *req)
+{
+    char cal[CP_ADHOC_JID_MAX], note[CP_ADHOC_JID_MAX + 128];
+    int rc;
+
+    if (cp_jid_calendar(req->bare, req->cfg->domains.items[0], req->cfg->jid, cal, sizeof(cal)) !=
+        0)
+        return cp_adhoc_error(req, "modify", "jid-malformed", NULL);
+    rc = cp_store_user_disable(req->adhoc->store, req->bare);
+    if (rc == CP_ENOTFOUND) {
+        snprintf(note, sizeof(note), "Calendar presence was not on; %s stays offline.", cal);
+        return cp_adhoc_complete(req, "info", note, NULL);
+    }
+    if (rc != 0)
+        return cp_adhoc_error(req, "wait", "internal-server-error", NULL);
+    cp_log_info("adhoc", "%s: disable: calendar presence off", req->bare);
+    if (req->adhoc->ops.user_changed != NULL)
+        req->adhoc->ops.user_changed(req->adhoc->ud, req->bare);
+    snprintf(note, sizeof(note), "Calendar presence is off; %s now shows offline.", cal);
+    return cp_adhoc_complete(req, "info", note, NULL);
+}
+
+/* The result form of `status`; KNOWN false means the user has no row (never enabled). */
+static xmpp_stanza_t *
+status_form(struct cp_adhoc_req *req, const struct cp_user *user, bool known)
+{
+    const struct cp_adhoc_ops *ops = &req->adhoc->ops;
+    struct cp_user_status st = {0};
+    char mailbox[CP_ADHOC_JID_MAX], watchers[32];
+    bool enabled = known && user->enabled;
+    long nwatch;
+    xmpp_stanza_t *form = cp_form_new(req->ctx, "result", "Calendar presence status", NULL);
+
+    if (form == NULL)
+        return NULL;
+    if (cp_adhoc_mailbox_of(req, req->bare, known ? user->mailbox : NULL, mailbox,
+                            sizeof(mailbox)) != 0)
+        mailbox[0] = '\0';
+    if (enabled && ops->user_status != NULL)
+        ops->user_status(req->adhoc->ud, req->bare, &st);
+    if (!enabled)
+        st.state = "unavailable";
+    nwatch = ops->watchers != NULL ? ops->watchers(req->adhoc->ud, req->bare)
+                                   : cp_store_subscribers_count(req->adhoc->store, req->bare);
+    snprintf(watchers, sizeof(watchers), "%ld", nwatch < 0 ? 0 : nwatch);
+    if (cp_form_add_field(form, "enabled", "boolean", "Enabled", enabled ? "1" : "0") == NULL ||
+        cp_form_add_field(form, "mailbox", "text-single", "Exchange mailbox", mailbox) == NULL ||
+        cp_form_add_field(form, "state", "text-single", "Calendar state", st.state) == NULL ||
+        cp_form_add_field(form, "until", "text-single", "Until", st.until) == NULL ||
+        cp_form_add_field(form, "server", "text-single", "Exchange server", st.server) == NULL ||
+        cp_form_add_field(form, "subscription", "text-single", "Exchange subscription",
+                          st.subscription) == NULL ||
+        cp_form_add_field(form, "watchers", "text-single", "Watchers", watchers) == NULL ||
+        cp_form_add_field(form, "last_error", "text-single", "Last error", st.last_error) == NULL) {
+        xmpp_stanza_release(form);
+        return NULL;
+    }
+    return form;
+}
+
+xmpp_stanza_t *
+cp_adhoc_run_status(struct cp_adhoc_req *req)
+{
+    struct cp_user user = {0};
+    int rc = cp_store_user_get(req->adhoc->store, req->bare, &user);
+    xmpp_stanza_t *form, *reply;
+    const char *note = NULL;
+
+    if (rc != 0 && rc != CP_ENOTFOUND)
+        return cp_adhoc_error(req, "wait", "internal-server-error", NULL);
+    form = status_form(req, &user, rc == 0);
+    if (form == NULL) {
+        cp_user_clear(&user);
+        return NULL;
+    }
+    if (req->adhoc->ops.user_status == NULL && rc == 0 && user.enabled)
+        note = "Live calendar state is not available yet.";
+    reply = cp_adhoc_complete(req, "info", note, form);
+    cp_user_clear(&user);
+    return reply;
+}
+
+static const char *
+tentative_name(enum cp_user_tentative t)
+{
+    switch (t) {
+    case CP_USER_TENTATIVE_FREE:
+        return "free";
+    case CP_USER_TENTATIVE_BUSY:
+        return "busy";
+    default:
+        return "default";
+    }
+}
+
+static int
+tentative_parse(const char *s, enum cp_user_tentative *out)
+{
+    if (strcmp(s, "free") == 0)
+        *out = CP_USER_TENTATIVE_FREE;
+    else if (strcmp(s, "busy") == 0)
+        *out = CP_USER_TENTATIVE_BUSY;
+    else if (strcmp(s, "default") == 0)
+        *out = CP_USER_TENTATIVE_DEFAULT;
+    else
+        return CP_EINVAL;
+    return 0;
+}
+
+/* The settings form, pre-filled with USER's current values. Caller releases it. */
+static xmpp_stanza_t *
+settings_form(struct cp_adhoc_req *req, const struct cp_user *user)
+{
+    const char *dflt = req->cfg->tentative == CP_TENTATIVE_BUSY ? "Server default (busy)"
+                                                                : "Server default (free)";
+    xmpp_stanza_t *form = cp_form_new(req->ctx, "form", "Calendar presence settings",
+                                      "Choose how your calendar shows to your contacts.");
+    xmpp_stanza_t *f;
+
+    if (form == NULL)
+        return NULL;
+    f = cp_form_add_field(form, "tentative", "list-single", "Tentative meetings show as",
+                          tentative_name(user->tentative));
+    if (f == NULL || cp_form_field_add_option(f, dflt, "default") != 0 ||
+        cp_form_field_add_option(f, "Free", "free") != 0 ||
+        cp_form_field_add_option(f, "Busy", "busy") != 0 ||
+        cp_form_add_field(form, "include_subject", "boolean",
+                          "Show the meeting subject to my contacts",
+                          user->include_subject ? "1" : "0") == NULL) {
+        xmpp_stanza_release(form);
+        return NULL;
+    }
+    return form;
+}
+
+/* Stores the submitted settings; an omitted field keeps USER's current value. */
+static xmpp_stanza_t *
+settings_save(struct cp_adhoc_req *req, struct cp_user *user)
+{
+    enum cp_user_tentative tentative = user->tentative;
+    bool include_subject = user->include_subject;
+    char *text = NULL;
+    int rc = cp_form_get_single(req->form, "tentative", &text);
+
+    if (rc == 0)
+        rc = tentative_parse(text, &tentative);
+    free(text);
+    if (rc == CP_ENOMEM)
+        return NULL;
+    if (rc != 0 && rc != CP_ENOTFOUND)
+        return cp_adhoc_error(req, "modify", "bad-request", "bad-payload");
+    rc = cp_form_get_bool(req->form, "include_subject", &include_subject);
+    if (rc == CP_ENOMEM)
+        return NULL;
+    if (rc != 0 && rc != CP_ENOTFOUND)
+        return cp_adhoc_error(req, "modify", "bad-request", "bad-payload");
+    if (cp_store_user_settings(req->adhoc->store, req->bare, tentative, include_subject) != 0)
+        return cp_adhoc_error(req, "wait", "internal-server-error", NULL);
+    cp_log_info("adhoc", "%s: settings: tentative %s, subject %s", req->bare,
+                tentative_name(tentative), include_subject ? "shown" : "hidden");
+    if (req->adhoc->ops.user_changed != NULL)
+        req->adhoc->ops.user_changed(req->adhoc->ud, req->bare);
+    return cp_adhoc_complete(req, "info", "Settings saved.", NULL);
+}
+
+xmpp_stanza_t *
+cp_adhoc_run_settings(struct cp_adhoc_req *req)
+{
+    struct cp_user user = {0};
+    int rc = cp_store_user_get(req->adhoc->store, req->bare, &user);
+    xmpp_stanza_t *reply;
+
+    if (rc != 0 && rc != CP_ENOTFOUND)
+        return cp_adhoc_error(req, "wait", "internal-server-error", NULL);
+    if (cp_adhoc_stage(req) == 0)
+        reply = cp_adhoc_continue(req, 1, "complete", NULL, NULL, settings_form(req, &user));
+    else
+        reply = settings_save(req, &user);
+    cp_user_clear(&user);
+    return reply;
+}

@@ -1,0 +1,105 @@
+/* Each user's Exchange subscription (id, server, watermark), kept so that a restart can
+ * resume or cleanly drop it instead of leaking it. See store.h. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "config/config.h"
+#include "store_int.h"
+
+void
+cp_ews_sub_clear(struct cp_ews_sub *sub)
+{
+    if (!sub)
+        return;
+    free(sub->id);
+    free(sub->server);
+    free(sub->watermark);
+    sub->id = NULL;
+    sub->server = NULL;
+    sub->watermark = NULL;
+}
+
+/* Replaces USER_JID's subscription with SUB (copied); SUB->updated is ignored, the row gets the
+ * current time. Returns 0, CP_EINVAL (no id or server), CP_ENOTFOUND (USER_JID is not in
+ * users: the row hangs off it by foreign key) or CP_EIO. */
+int
+cp_store_ews_sub_set(struct cp_store *store, const char *user_jid, const struct cp_ews_sub *sub)
+{
+    if (!store || !user_jid || !sub || !sub->id || !sub->server)
+        return cp_store_invalid(__func__, user_jid);
+    sqlite3_stmt *stmt = cp_store_stmt(
+        store, CP_ST_EWS_SET,
+        "INSERT INTO ews_subscriptions (user_jid, id, server, watermark, updated) "
+        "VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (user_jid) DO UPDATE SET id = excluded.id, "
+        "server = excluded.server, watermark = excluded.watermark, updated = excluded.updated",
+        user_jid);
+    if (!stmt)
+        return CP_EIO;
+    cp_store_bind_text(stmt, 1, user_jid);
+    cp_store_bind_text(stmt, 2, sub->id);
+    cp_store_bind_text(stmt, 3, sub->server);
+    cp_store_bind_text(stmt, 4, sub->watermark);
+    sqlite3_bind_int64(stmt, 5, cp_store_now());
+    int rc = sqlite3_step(stmt);
+    int ret = 0;
+    if (rc == SQLITE_CONSTRAINT &&
+        sqlite3_extended_errcode(store->db) == SQLITE_CONSTRAINT_FOREIGNKEY) {
+        cp_log_warn("store", "%s: cannot save the Exchange subscription (no such user)", user_jid);
+        ret = CP_ENOTFOUND;
+    } else if (rc != SQLITE_DONE) {
+        cp_store_fail(store, user_jid, "cannot save the Exchange subscription");
+        ret = CP_EIO;
+    }
+    cp_store_stmt_done(stmt);
+    return ret;
+}
+
+/* Ownership: on 0, OUT's strings are the caller's (cp_ews_sub_clear). */
+int
+cp_store_ews_sub_get(struct cp_store *store, const char *user_jid, struct cp_ews_sub *out)
+{
+    if (!store || !user_jid || !out)
+        return cp_store_invalid(__func__, user_jid);
+    memset(out, 0, sizeof(*out));
+    sqlite3_stmt *stmt = cp_store_stmt(
+        store, CP_ST_EWS_GET,
+        "SELECT id, server, watermark, updated FROM ews_subscriptions WHERE user_jid = ?1",
+        user_jid);
+    if (!stmt)
+        return CP_EIO;
+    cp_store_bind_text(stmt, 1, user_jid);
+    int rc = sqlite3_step(stmt);
+    if (rc != SQLITE_ROW) {
+        if (rc != SQLITE_DONE)
+            cp_store_fail(store, user_jid, "cannot read the Exchange subscription");
+        cp_store_stmt_done(stmt);
+        return rc == SQLITE_DONE ? CP_ENOTFOUND : CP_EIO;
+    }
+    const char *watermark = (const char *)sqlite3_column_text(stmt, 2);
+    out->id = strdup((const char *)sqlite3_column_text(stmt, 0));
+    out->server = strdup((const char *)sqlite3_column_text(stmt, 1));
+    out->watermark = watermark ? strdup(watermark) : NULL;
+    out->updated = sqlite3_column_int64(stmt, 3);
+    cp_store_stmt_done(stmt);
+    if (!out->id || !out->server || (watermark && !out->watermark)) {
+        cp_ews_sub_clear(out);
+        cp_log_error("store", "%s: cannot read the Exchange subscription (out of memory)",
+                     user_jid);
+        return CP_ENOMEM;
+    }
+    return 0;
+}
+
+/* Idempotent: clearing when nothing is stored returns 0. */
+int
+cp_store_ews_sub_clear(struct cp_store *store, const char *user_jid)
+{
+    if (!store || !user_jid)
+        return cp_store_invalid(__func__, user_jid);
+    sqlite3_stmt *stmt = cp_store_stmt(
+        store, CP_ST_EWS_CLEAR, "DELETE FROM ews_subscriptions WHERE user_jid = ?1", user_jid);
+    if (!stmt)
+        return CP_EIO;
+    cp_store_bind_text(stmt, 1, user_jid);
+    return cp_store_stmt_exec(store, stmt, user_jid, "cannot clear the Exchange subscription");
+}

@@ -1,0 +1,120 @@
+/* Room store/: the SQLite user store (users, subscribers, Exchange subscriptions).
+ * May include: config/ and SQLite; nothing of XMPP or EWS. */
+
+/* The user store: SQLite in WAL mode, schema versioned with migrations.
+ *
+ * Tables: users (JID, mailbox, enabled, settings, created/updated), subscribers of each
+ * calendar JID (keyed by the owning user's bare JID), and each user's Exchange subscription
+ * state (id, server, watermark), so that a restart neither leaks subscriptions nor forgets them.
+ * Every write is one transaction: committed means durable (synchronous=FULL), kill -9 safe.
+ * All calls are synchronous and short (indexed single-row work); users_enable_batch runs
+ * its N rows in one transaction. */
+#ifndef CP_STORE_H
+#define CP_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct cp_store;
+
+/* Per-user tentative preference: follow `[calendar] tentative`, or override it. */
+enum cp_user_tentative {
+    CP_USER_TENTATIVE_DEFAULT,
+    CP_USER_TENTATIVE_FREE,
+    CP_USER_TENTATIVE_BUSY
+};
+
+struct cp_user {
+    char *jid;     /* bare JID, owned */
+    char *mailbox; /* owned; NULL means the default mailbox derived from the JID */
+    bool enabled;
+    enum cp_user_tentative tentative;
+    bool include_subject;
+    int64_t created; /* unix seconds */
+    int64_t updated;
+};
+
+/* The Exchange subscription a user holds. */
+struct cp_ews_sub {
+    char *id;        /* SubscriptionId, owned */
+    char *server;    /* EWS URL of the server it lives on, owned */
+    char *watermark; /* last watermark seen, owned, may be NULL */
+    int64_t updated;
+};
+
+/* Opens (creating when absent) the database at PATH and runs pending migrations.
+ * Returns 0 and *OUT, or a negative cp_err (reason logged). Caller closes with cp_store_close.
+ * A new file is created with mode 0600; a database whose schema is newer than this program
+ * is refused with CP_EINVAL. */
+int cp_store_open(const char *path, struct cp_store **out);
+void cp_store_close(struct cp_store *store);
+
+/* The schema version the database is at. */
+int cp_store_schema_version(struct cp_store *store);
+
+/* Frees the strings inside USER (not USER itself). */
+void cp_user_clear(struct cp_user *user);
+void cp_ews_sub_clear(struct cp_ews_sub *sub);
+
+/* Reads one user. Returns 0 and fills *OUT (caller clears), CP_ENOTFOUND, or CP_EIO. */
+int cp_store_user_get(struct cp_store *store, const char *jid, struct cp_user *out);
+
+/* Creates or updates JID as enabled. MAILBOX NULL keeps the stored mailbox (or none).
+ * Returns 0 or CP_EIO. */
+int cp_store_user_enable(struct cp_store *store, const char *jid, const char *mailbox);
+
+/* Marks JID disabled (the row and its settings stay). Returns 0, CP_ENOTFOUND or CP_EIO. */
+int cp_store_user_disable(struct cp_store *store, const char *jid);
+
+/* Enables N users in one transaction; MAILBOXES may be NULL or hold NULL entries.
+ * All or nothing: returns 0, or CP_EIO with nothing changed. */
+int cp_store_users_enable_batch(struct cp_store *store, const char *const *jids,
+                                const char *const *mailboxes, size_t n);
+
+/* Disables N users in one transaction; unknown JIDs are skipped and counted in *MISSING. */
+int cp_store_users_disable_batch(struct cp_store *store, const char *const *jids, size_t n,
+                                 size_t *missing);
+
+/* Sets the per-user settings (creating a disabled row when absent). Returns 0 or CP_EIO. */
+int cp_store_user_settings(struct cp_store *store, const char *jid,
+                           enum cp_user_tentative tentative, bool include_subject);
+
+/* Calls CB for each user whose JID or mailbox contains FILTER (NULL or "" = all), in JID
+ * order, at most MAX users (0 = no limit). USER is valid only during the call.
+ * A non-zero return from CB stops the walk and is returned. FILTER is literal ('%', '_' and
+ * '\' match themselves) and ignores ASCII case. CB may call any store function. */
+typedef int (*cp_store_user_cb)(const struct cp_user *user, void *ud);
+int cp_store_users_each(struct cp_store *store, const char *filter, size_t max, cp_store_user_cb cb,
+                        void *ud);
+
+/* Calls CB for each enabled user in JID order (the engine's start-up walk; uses the
+ * enabled-users index). Same callback rules as cp_store_users_each. */
+int cp_store_enabled_users_each(struct cp_store *store, cp_store_user_cb cb, void *ud);
+
+/* Counts users; ENABLED_ONLY restricts to enabled ones. Returns >= 0 or CP_EIO. */
+long cp_store_users_count(struct cp_store *store, bool enabled_only);
+
+/* Subscribers (bare JIDs) of USER_JID's calendar JID. add and remove are idempotent (0 when
+ * already present / absent); USER_JID need not be a stored user. */
+int cp_store_subscriber_add(struct cp_store *store, const char *user_jid, const char *subscriber);
+int cp_store_subscriber_remove(struct cp_store *store, const char *user_jid,
+                               const char *subscriber);
+typedef int (*cp_store_subscriber_cb)(const char *user_jid, const char *subscriber, void *ud);
+/* USER_JID NULL walks every subscription of every calendar JID. */
+int cp_store_subscribers_each(struct cp_store *store, const char *user_jid,
+                              cp_store_subscriber_cb cb, void *ud);
+long cp_store_subscribers_count(struct cp_store *store, const char *user_jid);
+
+/* How many calendar JIDs SUBSCRIBER is subscribed to. Returns >= 0 or CP_EIO. */
+long cp_store_subscriptions_of(struct cp_store *store, const char *subscriber);
+
+/* Exchange subscription state of USER_JID. get returns CP_ENOTFOUND when none is stored;
+ * set returns CP_ENOTFOUND when USER_JID is not a stored user and stamps `updated` itself;
+ * clear is idempotent. */
+int cp_store_ews_sub_set(struct cp_store *store, const char *user_jid,
+                         const struct cp_ews_sub *sub);
+int cp_store_ews_sub_get(struct cp_store *store, const char *user_jid, struct cp_ews_sub *out);
+int cp_store_ews_sub_clear(struct cp_store *store, const char *user_jid);
+
+#endif

@@ -1,0 +1,276 @@
+#include "presence.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "daemon.h"
+#include "config/config.h"
+#include "stanza.h"
+#include "store/store.h"
+
+#define JID_MAX 3072
+#define NS_CALPRESENCE "urn:calpresence:0"
+
+const char *
+cp_cal_state_name(enum cp_cal_state state)
+{
+    switch (state) {
+    case CP_CAL_FREE:
+        return "free";
+    case CP_CAL_TENTATIVE:
+        return "tentative";
+    case CP_CAL_BUSY:
+        return "busy";
+    case CP_CAL_OOF:
+        return "oof";
+    case CP_CAL_ELSEWHERE:
+        return "elsewhere";
+    case CP_CAL_UNAVAILABLE:
+        break;
+    }
+    return "unavailable";
+}
+
+int
+cp_presence_calendar_owner(const struct cp_config *cfg, const char *cal_bare, char *out,
+                           size_t outlen)
+{
+    char local[JID_MAX], domain[JID_MAX];
+    if (cp_jid_user_from_calendar(cal_bare, cfg->domains.items[0], cfg->jid, out, outlen) != 0 ||
+        cp_jid_split(out, local, sizeof(local), domain, sizeof(domain)) != 0 ||
+        !cp_config_serves_domain(cfg, domain))
+        return CP_EINVAL;
+    return CP_OK;
+}
+
+xmpp_stanza_t *
+cp_presence_build(xmpp_ctx_t *ctx, const struct cp_config *cfg, const char *from, const char *to,
+                  const struct cp_cal_presence *p)
+{
+    xmpp_stanza_t *pres = xmpp_presence_new(ctx);
+    if (!pres)
+        return NULL;
+    xmpp_stanza_set_from(pres, from);
+    xmpp_stanza_set_to(pres, to);
+    if (p->state == CP_CAL_UNAVAILABLE) {
+        xmpp_stanza_set_type(pres, "unavailable");
+        return pres;
+    }
+    bool busy = p->state == CP_CAL_BUSY || (p->state == CP_CAL_TENTATIVE && p->busy_tentative);
+    if (busy) {
+        cp_stanza_add_text(pres, "show", cfg->busy_show);
+        cp_stanza_add_text(pres, "status", cfg->busy_status);
+    } else if (p->state == CP_CAL_OOF) {
+        cp_stanza_add_text(pres, "show", cfg->oof_show);
+        cp_stanza_add_text(pres, "status", cfg->oof_status);
+    }
+    xmpp_stanza_t *cal = xmpp_stanza_new(ctx);
+    xmpp_stanza_set_name(cal, "calendar");
+    xmpp_stanza_set_ns(cal, NS_CALPRESENCE);
+    xmpp_stanza_set_attribute(cal, "state", cp_cal_state_name(p->state));
+    if (p->until > 0) {
+        char until[32];
+        struct tm tm;
+        gmtime_r(&p->until, &tm);
+        strftime(until, sizeof(until), "%Y-%m-%dT%H:%M:%SZ", &tm);
+        xmpp_stanza_set_attribute(cal, "until", until);
+    }
+    if (p->subject)
+        xmpp_stanza_set_attribute(cal, "subject", p->subject);
+    xmpp_stanza_add_child(pres, cal);
+    xmpp_stanza_release(cal);
+    return pres;
+}
+
+/* The state a user's calendar JID shows now. Until the calendar engine exists (its own issue),
+ * every user, enabled or not, is published as unavailable: contract.md's "mailbox not yet
+ * read". */
+static void
+current_presence(struct cp_daemon *d, const char *user_jid, struct cp_cal_presence *out)
+{
+    (void)d;
+    (void)user_jid;
+    memset(out, 0, sizeof(*out));
+    out->state = CP_CAL_UNAVAILABLE;
+}
+
+static int
+calendar_jid(struct cp_daemon *d, const char *user_jid, char *out, size_t outlen)
+{
+    return cp_jid_calendar(user_jid, d->cfg->domains.items[0], d->cfg->jid, out, outlen);
+}
+
+static void
+send_presence(struct cp_daemon *d, const char *user_jid, const char *to,
+              const struct cp_cal_presence *p)
+{
+    char from[JID_MAX];
+    if (calendar_jid(d, user_jid, from, sizeof(from)) != 0)
+        return;
+    xmpp_stanza_t *s = cp_presence_build(cp_xmpp_ctx(d->xmpp), d->cfg, from, to, p);
+    if (s) {
+        cp_xmpp_send(d->xmpp, s);
+        xmpp_stanza_release(s);
+    }
+}
+
+/* Sends a bare subscription-state presence (subscribed, unsubscribed) from FROM to TO. */
+static void
+send_typed(struct cp_daemon *d, const char *from, const char *to, const char *type)
+{
+    xmpp_stanza_t *s = xmpp_presence_new(cp_xmpp_ctx(d->xmpp));
+    if (!s)
+        return;
+    xmpp_stanza_set_from(s, from);
+    xmpp_stanza_set_to(s, to);
+    xmpp_stanza_set_type(s, type);
+    cp_xmpp_send(d->xmpp, s);
+    xmpp_stanza_release(s);
+}
+
+static void
+send_error(struct cp_daemon *d, xmpp_stanza_t *stanza, const char *type, const char *cond,
+           const char *text)
+{
+    xmpp_stanza_t *r = xmpp_stanza_reply_error(stanza, type, cond, text);
+    if (r) {
+        cp_xmpp_send(d->xmpp, r);
+        xmpp_stanza_release(r);
+    }
+}
+
+static int
+match_subscriber(const char *user_jid, const char *subscriber, void *ud)
+{
+    (void)user_jid;
+    return strcmp(subscriber, ud) == 0 ? 1 : 0;
+}
+
+static bool
+is_subscriber(struct cp_daemon *d, const char *user, const char *sub)
+{
+    return cp_store_subscribers_each(d->store, user, match_subscriber, (void *)sub) == 1;
+}
+
+int
+cp_presence_on_stanza(xmpp_conn_t *conn, xmpp_stanza_t *stanza, void *ud)
+{
+    (void)conn;
+    struct cp_daemon *d = ud;
+    const char *from = xmpp_stanza_get_from(stanza);
+    const char *to = xmpp_stanza_get_to(stanza);
+    const char *type = xmpp_stanza_get_type(stanza);
+    char sub[JID_MAX], sub_local[JID_MAX], sub_domain[JID_MAX], to_bare[JID_MAX], user[JID_MAX];
+
+    if (!from || !to || (type && strcmp(type, "error") == 0))
+        return 1;
+    if (cp_jid_bare(from, sub, sizeof(sub)) != 0 || cp_jid_bare(to, to_bare, sizeof(to_bare)) != 0)
+        return 1;
+    if (!type || strcmp(type, "unavailable") == 0 || strcmp(type, "subscribed") == 0 ||
+        strcmp(type, "unsubscribed") == 0)
+        return 1; /* directed presence and answers to nothing we asked: nothing to do */
+    /* Unsubscribing stays possible for a subscriber whose domain is no longer served. */
+    if (cp_jid_split(sub, sub_local, sizeof(sub_local), sub_domain, sizeof(sub_domain)) != 0 ||
+        (!cp_config_serves_domain(d->cfg, sub_domain) && strcmp(type, "unsubscribe") != 0)) {
+        cp_log_info("presence", "%s: %s refused (domain not served)", sub, type);
+        send_error(d, stanza, "auth", "forbidden", "this service serves other domains only");
+        return 1;
+    }
+    if (cp_presence_calendar_owner(d->cfg, to_bare, user, sizeof(user)) != 0) {
+        send_error(d, stanza, "cancel", "item-not-found", "no such calendar");
+        return 1;
+    }
+
+    struct cp_cal_presence p;
+    if (strcmp(type, "subscribe") == 0) {
+        if (!is_subscriber(d, user, sub) &&
+            cp_store_subscriptions_of(d->store, sub) >= CP_MAX_SUBSCRIPTIONS_PER_SUBSCRIBER) {
+            cp_log_warn("presence", "%s: subscription of %s refused (already %d calendars)", user,
+                        sub, CP_MAX_SUBSCRIPTIONS_PER_SUBSCRIBER);
+            send_error(d, stanza, "modify", "policy-violation", "too many calendar subscriptions");
+            return 1;
+        }
+        if (cp_store_subscriber_add(d->store, user, sub) != 0) {
+            send_error(d, stanza, "wait", "internal-server-error", "cannot store subscription");
+            return 1;
+        }
+        cp_log_info("presence", "%s: %s subscribed to %s", user, sub, to_bare);
+        send_typed(d, to_bare, sub, "subscribed");
+        current_presence(d, user, &p);
+        send_presence(d, user, sub, &p);
+    } else if (strcmp(type, "unsubscribe") == 0) {
+        cp_store_subscriber_remove(d->store, user, sub);
+        cp_log_info("presence", "%s: %s unsubscribed from %s", user, sub, to_bare);
+        send_typed(d, to_bare, sub, "unsubscribed");
+        p.state = CP_CAL_UNAVAILABLE;
+        send_presence(d, user, sub, &p);
+    } else if (strcmp(type, "probe") == 0) {
+        /* Only subscribers learn the state; anyone else is told they are not subscribed. */
+        bool subscribed = is_subscriber(d, user, sub);
+        if (subscribed) {
+            current_presence(d, user, &p);
+            send_presence(d, user, sub, &p);
+        } else {
+            cp_log_info("presence", "%s: probe from %s answered unsubscribed (not a subscriber)",
+                        user, sub);
+            send_typed(d, to_bare, sub, "unsubscribed");
+        }
+    }
+    return 1;
+}
+
+struct publish_ctx {
+    struct cp_daemon *d;
+    bool unavailable;
+    long sent;
+};
+
+/* True when SUBSCRIBER's domain is served: a subscriber stored while its domain was served
+ * learns nothing once it no longer is. */
+static bool
+subscriber_served(const struct cp_config *cfg, const char *subscriber)
+{
+    const char *at = strrchr(subscriber, '@');
+    return at != NULL && cp_config_serves_domain(cfg, at + 1);
+}
+
+static int
+publish_one(const char *user_jid, const char *subscriber, void *ud)
+{
+    struct publish_ctx *pc = ud;
+    struct cp_cal_presence p;
+    if (!subscriber_served(pc->d->cfg, subscriber))
+        return 0;
+    if (pc->unavailable) {
+        memset(&p, 0, sizeof(p));
+        p.state = CP_CAL_UNAVAILABLE;
+    } else {
+        current_presence(pc->d, user_jid, &p);
+    }
+    send_presence(pc->d, user_jid, subscriber, &p);
+    pc->sent++;
+    return 0;
+}
+
+void
+cp_presence_publish_user(struct cp_daemon *d, const char *user_jid)
+{
+    struct publish_ctx pc = {d, false, 0};
+    cp_store_subscribers_each(d->store, user_jid, publish_one, &pc);
+}
+
+void
+cp_presence_publish_all(struct cp_daemon *d)
+{
+    struct publish_ctx pc = {d, false, 0};
+    cp_store_subscribers_each(d->store, NULL, publish_one, &pc);
+    cp_log_info("presence", "sent current presence to %ld subscriptions", pc.sent);
+}
+
+void
+cp_presence_unavailable_all(struct cp_daemon *d)
+{
+    struct publish_ctx pc = {d, true, 0};
+    cp_store_subscribers_each(d->store, NULL, publish_one, &pc);
+    cp_log_info("presence", "sent unavailable to %ld subscriptions", pc.sent);
+}

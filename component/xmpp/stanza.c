@@ -1,0 +1,45 @@
+#include "stanza.h"
+
+#include "config/config.h"
+
+xmpp_stanza_t *
+cp_stanza_add(xmpp_stanza_t *parent, const char *name, const char *ns)
+{
+    xmpp_stanza_t *el = xmpp_stanza_new(xmpp_stanza_get_context(parent));
+
+    if (el == NULL)
+        return NULL;
+    /* add_child_ex hands our reference to PARENT: nothing to release on success. */
+    if (xmpp_stanza_set_name(el, name) != XMPP_EOK ||
+        (ns != NULL && xmpp_stanza_set_ns(el, ns) != XMPP_EOK) ||
+        xmpp_stanza_add_child_ex(parent, el, 0) != XMPP_EOK) {
+        xmpp_stanza_release(el);
+        return NULL;
+    }
+    return el;
+}
+
+int
+cp_stanza_append_text(xmpp_stanza_t *el, const char *text)
+{
+    xmpp_stanza_t *body = xmpp_stanza_new(xmpp_stanza_get_context(el));
+
+    if (body == NULL)
+        return CP_ENOMEM;
+    if (xmpp_stanza_set_text(body, text) != XMPP_EOK ||
+        xmpp_stanza_add_child_ex(el, body, 0) != XMPP_EOK) {
+        xmpp_stanza_release(body);
+        return CP_ENOMEM;
+    }
+    return CP_OK;
+}
+
+int
+cp_stanza_add_text(xmpp_stanza_t *parent, const char *name, const char *text)
+{
+    xmpp_stanza_t *el = cp_stanza_add(parent, name, NULL);
+
+    if (el == NULL)
+        return CP_ENOMEM;
+    return text[0] == '\0' ? CP_OK : cp_stanza_append_text(el, text);
+}

@@ -1,0 +1,14 @@
+/* Room xmpp/: the XEP-0114 connection, disco/ping/version, subscriptions and presence out.
+ * May include: config/, store/, the daemon (daemon.h) and libstrophe; nothing of EWS. */
+#ifndef CP_XMPP_H
+#define CP_XMPP_H
+
+/* The room's one public header: the other rooms include this, never the files below. */
+#include "backoff.h"
+#include "conn.h"
+#include "presence.h"
+#include "publish_queue.h"
+#include "service.h"
+#include "stanza.h"
+
+#endif
