@@ -17,7 +17,7 @@ sys.path.insert(0, os.path.join(HERE, "..", "ews-sim"))
 import harness as h  # noqa: E402
 import simlib  # noqa: E402
 
-CALPRESENCE_EWS = os.path.join(h.BUILD_ROOT, "ews", "calpresence-ews")
+CALPRESENCE_EWS = os.path.join(h.BUILD_ROOT, "component", "tools", "calpresence-ews")
 SCENARIO = [
     "account add svc@example.com Secret1",
     "account impersonate svc@example.com all",
