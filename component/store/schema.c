@@ -43,6 +43,13 @@ const struct cp_store_migration cp_store_migrations[] = {
         /* Counting one subscriber's subscriptions (the per-subscriber cap) without a scan. */
         "CREATE INDEX subscribers_by_subscriber ON subscribers (subscriber);",
     },
+    {
+        "kind of each Exchange subscription",
+        /* push, streaming or pull: after a restart with another [notifications] mode the
+         * engine must know how to drop the old one (rows before this step were push). */
+        "ALTER TABLE ews_subscriptions ADD COLUMN kind TEXT NOT NULL DEFAULT 'push'"
+        "  CHECK (kind IN ('push', 'streaming', 'pull'));",
+    },
 };
 
 const int cp_store_migration_count =

@@ -38,6 +38,7 @@ struct cp_user {
 /* The Exchange subscription a user holds. */
 struct cp_ews_sub {
     char *id;        /* SubscriptionId, owned */
+    char *kind;      /* "push", "streaming" or "pull", owned; NULL on set means "push" */
     char *server;    /* EWS URL of the server it lives on, owned */
     char *watermark; /* last watermark seen, owned, may be NULL */
     int64_t updated;
@@ -116,5 +117,16 @@ int cp_store_ews_sub_set(struct cp_store *store, const char *user_jid,
                          const struct cp_ews_sub *sub);
 int cp_store_ews_sub_get(struct cp_store *store, const char *user_jid, struct cp_ews_sub *out);
 int cp_store_ews_sub_clear(struct cp_store *store, const char *user_jid);
+
+/* Calls CB for every stored Exchange subscription, in user order (the engine's restart walk);
+ * SUB is valid only during the call. A non-zero return from CB stops the walk and is returned. */
+typedef int (*cp_store_ews_sub_cb)(const char *user_jid, const struct cp_ews_sub *sub, void *ud);
+int cp_store_ews_subs_each(struct cp_store *store, cp_store_ews_sub_cb cb, void *ud);
+
+/* Groups the writes made until cp_store_batch_end into one transaction, so that thousands of
+ * subscription updates in a second cost one durable commit instead of one each. Nesting is not
+ * supported. Returns 0 or CP_EIO. END with COMMIT false rolls back. */
+int cp_store_batch_begin(struct cp_store *store);
+int cp_store_batch_end(struct cp_store *store, bool commit);
 
 #endif
