@@ -7,10 +7,10 @@
 
 #include "check/check.h"
 #include "config/config.h"
+#include "engine/engine.h"
 #include "xmpp/xmpp.h"
 
 #define HOUSEKEEPING_S 30
-#define PUBLISH_BATCH 200 /* users whose presence is republished per loop turn */
 
 /* ---- hooks for the ad-hoc commands ---- */
 
@@ -21,31 +21,46 @@ hook_config(void *ud)
     return d->cfg;
 }
 
-static void
-publish_user(void *ud, const char *user_jid)
-{
-    cp_presence_publish_user(ud, user_jid);
-}
-
-/* Deferred: users-enable may change 10,000 users in one command (publish_queue.h). */
+/* The engine starts or stops the user and queues its presence; the queue is paced, so a
+ * users-enable of 10,000 users never holds the loop. */
 static void
 hook_user_changed(void *ud, const char *user_jid)
 {
     struct cp_daemon *d = ud;
-    if (cp_publish_queue_add(d->publish_queue, user_jid) != 0)
-        cp_log_warn("presence", "%s: out of memory queueing a presence update", user_jid);
+    cp_engine_user_changed(d->engine, user_jid);
 }
 
 static int
 hook_user_status(void *ud, const char *user_jid, struct cp_user_status *out)
 {
-    (void)ud;
-    (void)user_jid;
-    /* The calendar engine (its own issue) fills this; until then nothing is read from
-     * Exchange and every calendar JID is unavailable. */
+    struct cp_daemon *d = ud;
+    /* Static: the strings must outlive this call until the command has built its form,
+     * which happens before the loop runs anything else. */
+    static struct cp_engine_user_view v;
     memset(out, 0, sizeof(*out));
-    out->state = "unavailable";
-    out->subscription = "none";
+    if (cp_engine_user_view(d->engine, user_jid, &v) != 0) {
+        out->state = "unavailable";
+        out->subscription = "none";
+        return 0;
+    }
+    out->state = v.state;
+    out->until = v.until[0] ? v.until : NULL;
+    out->server = v.server[0] ? v.server : NULL;
+    out->subscription = v.subscription;
+    out->last_error = v.last_error[0] ? v.last_error : NULL;
+    return 0;
+}
+
+static int
+hook_user_resubscribe(void *ud, const char *user_jid, char *msg, size_t msglen)
+{
+    struct cp_daemon *d = ud;
+    if (cp_engine_resubscribe(d->engine, user_jid) != 0) {
+        snprintf(msg, msglen, "%s has no calendar presence enabled", user_jid);
+        return CP_ENOTFOUND;
+    }
+    snprintf(msg, msglen, "%s: subscription dropped; subscribing again and re-reading the calendar",
+             user_jid);
     return 0;
 }
 
@@ -62,11 +77,24 @@ hook_watchers(void *ud, const char *user_jid)
     return cp_store_subscribers_count(d->store, user_jid);
 }
 
+/* The engine's view of the servers (users, health) first, then the troubleshooter's report. */
 static char *
 hook_gateway_status(void *ud)
 {
     struct cp_daemon *d = ud;
-    return cp_gateway_status(d->gateway);
+    char *engine = cp_engine_servers_report(d->engine);
+    char *check = cp_gateway_status(d->gateway);
+    if (!engine || !check) {
+        free(engine);
+        return check;
+    }
+    size_t len = strlen(engine) + strlen(check) + 2;
+    char *both = malloc(len);
+    if (both)
+        snprintf(both, len, "%s\n%s", engine, check);
+    free(engine);
+    free(check);
+    return both ? both : NULL;
 }
 
 /* certs-import talks to the one server the admin named, bounded by `timeout`; it runs on the
@@ -91,12 +119,62 @@ static const struct cp_adhoc_ops adhoc_ops = {
     .config = hook_config,
     .user_changed = hook_user_changed,
     .user_status = hook_user_status,
+    .user_resubscribe = hook_user_resubscribe,
     .reload = hook_reload,
     .watchers = hook_watchers,
     .gateway_status = hook_gateway_status,
     .certs_describe_pinned = hook_certs_describe,
     .certs_import_pinned = hook_certs_import,
 };
+
+/* ---- the engine's view of XMPP ---- */
+
+static void
+engine_publish(void *ud, const char *user_jid)
+{
+    cp_presence_publish_user(ud, user_jid);
+}
+
+static size_t
+engine_send_queue(void *ud)
+{
+    struct cp_daemon *d = ud;
+    xmpp_conn_t *conn = cp_xmpp_conn(d->xmpp);
+    return conn ? (size_t)xmpp_conn_send_queue_len(conn) : 0;
+}
+
+static bool
+engine_online(void *ud)
+{
+    struct cp_daemon *d = ud;
+    return cp_xmpp_is_online(d->xmpp);
+}
+
+static const struct cp_engine_hooks engine_hooks = {engine_publish, engine_send_queue,
+                                                    engine_online};
+
+void
+cp_daemon_presence(struct cp_daemon *d, const char *user_jid, struct cp_cal_presence *out)
+{
+    static const enum cp_cal_state states[] = {[CP_SHOW_UNAVAILABLE] = CP_CAL_UNAVAILABLE,
+                                               [CP_SHOW_FREE] = CP_CAL_FREE,
+                                               [CP_SHOW_TENTATIVE] = CP_CAL_TENTATIVE,
+                                               [CP_SHOW_BUSY] = CP_CAL_BUSY,
+                                               [CP_SHOW_OOF] = CP_CAL_OOF,
+                                               [CP_SHOW_ELSEWHERE] = CP_CAL_ELSEWHERE};
+    struct cp_engine_presence p;
+    cp_engine_presence(d->engine, user_jid, &p);
+    memset(out, 0, sizeof(*out));
+    out->state = states[p.show];
+    out->until = p.until;
+    out->subject = p.subject;
+}
+
+void
+cp_daemon_queue_publish(struct cp_daemon *d, const char *user_jid)
+{
+    cp_engine_queue_publish(d->engine, user_jid);
+}
 
 /* ---- XMPP connection events ---- */
 
@@ -223,6 +301,7 @@ cp_daemon_reload(struct cp_daemon *d, char *msg, size_t msglen)
         cp_log_warn("config", "out of memory: the new secret is not used, the old one stays");
     cp_xmpp_set_reconnect_max(d->xmpp, fresh->reconnect_max);
     cp_log_set_level(fresh->log_level);
+    cp_engine_set_config(d->engine, fresh);
     cp_config_free(d->cfg);
     d->cfg = fresh;
     if (!changed)
@@ -261,7 +340,7 @@ daemon_free(struct cp_daemon *d)
         event_free(d->housekeeping);
     cp_adhoc_free(d->adhoc);
     cp_gateway_free(d->gateway);
-    cp_publish_queue_free(d->publish_queue);
+    cp_engine_free(d->engine);
     cp_xmpp_free(d->xmpp);
     cp_store_close(d->store);
     cp_config_free(d->cfg);
@@ -291,17 +370,22 @@ cp_daemon_run(struct cp_config *cfg)
     cp_log_info("store", "%s: %ld users (%ld enabled), %ld subscriptions", cfg->store_path,
                 cp_store_users_count(d.store, false), cp_store_users_count(d.store, true),
                 cp_store_subscribers_count(d.store, NULL));
+    char why[512];
+    if (cp_engine_new(d.base, cfg, d.store, &engine_hooks, &d, &d.engine, why, sizeof(why)) != 0) {
+        cp_log_error("main", "cannot start the calendar engine: %s", why);
+        daemon_free(&d);
+        return 1;
+    }
     d.xmpp = cp_xmpp_new(d.base, cfg->jid, cfg->secret, cfg->server_host, cfg->server_port,
                          cfg->reconnect_max, &xmpp_events, &d);
     d.adhoc = cp_adhoc_new(d.store, &adhoc_ops, &d);
     d.gateway = cp_gateway_new(cfg->path);
-    d.publish_queue = cp_publish_queue_new(d.base, publish_user, &d, PUBLISH_BATCH);
     d.sig_term = evsignal_new(d.base, SIGTERM, on_terminate, &d);
     d.sig_int = evsignal_new(d.base, SIGINT, on_terminate, &d);
     d.sig_hup = evsignal_new(d.base, SIGHUP, on_hup, &d);
     d.housekeeping = event_new(d.base, -1, EV_PERSIST, on_housekeeping, &d);
-    if (!d.xmpp || !d.adhoc || !d.gateway || !d.publish_queue || !d.sig_term || !d.sig_int ||
-        !d.sig_hup || !d.housekeeping) {
+    if (!d.xmpp || !d.adhoc || !d.gateway || !d.sig_term || !d.sig_int || !d.sig_hup ||
+        !d.housekeeping) {
         cp_log_error("main", "out of memory at start-up");
         daemon_free(&d);
         return 1;
@@ -312,6 +396,10 @@ cp_daemon_run(struct cp_config *cfg)
     event_add(d.sig_hup, NULL);
     event_add(d.housekeeping, &hk);
     cp_xmpp_service_register(&d);
+    if (cp_engine_start(d.engine) != 0) {
+        daemon_free(&d);
+        return 1;
+    }
     cp_xmpp_start(d.xmpp);
 
     event_base_dispatch(d.base);

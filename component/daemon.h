@@ -8,6 +8,7 @@
 
 #include "adhoc/adhoc.h"
 #include "config/config.h"
+#include "engine/engine.h"
 #include "check/check.h"
 #include "xmpp/xmpp.h"
 #include "store/store.h"
@@ -18,8 +19,8 @@ struct cp_daemon {
     struct cp_store *store;
     struct cp_xmpp *xmpp;
     struct cp_adhoc *adhoc;
-    struct cp_gateway *gateway;             /* gateway-status runs off the loop */
-    struct cp_publish_queue *publish_queue; /* users whose presence must be resent */
+    struct cp_gateway *gateway; /* gateway-status runs off the loop */
+    struct cp_engine *engine;   /* calendars to presence */
     struct event *sig_term;
     struct event *sig_int;
     struct event *sig_hup;
@@ -36,5 +37,11 @@ int cp_daemon_run(struct cp_config *cfg);
  * Writes a one-paragraph summary into MSG. Returns 0, or negative when the file is invalid
  * (then nothing changes and MSG holds FILE:LINE: reason). */
 int cp_daemon_reload(struct cp_daemon *d, char *msg, size_t msglen);
+
+/* What USER_JID's calendar JID shows now (from the engine). */
+void cp_daemon_presence(struct cp_daemon *d, const char *user_jid, struct cp_cal_presence *out);
+
+/* Queues USER_JID's presence to all its subscribers, paced by the send queue. */
+void cp_daemon_queue_publish(struct cp_daemon *d, const char *user_jid);
 
 #endif

@@ -499,6 +499,11 @@ check_rules(struct parser *p)
         if (c->mode == CP_NOTIFY_PUSH && c->url == NULL)
             return fail(p, 0, "[notifications] url is required with mode = push");
     }
+    if ((c->listen_cert == NULL) != (c->listen_key == NULL)) {
+        const char *given = c->listen_cert ? "listen_cert" : "listen_key";
+        return fail(p, p->seen[find_key("notifications", given)],
+                    "[notifications] listen_cert and listen_key go together");
+    }
     if (c->secret_file != NULL) {
         rc = read_secret_file(p, "secret_file", c->secret_file, &c->secret);
         if (rc != CP_OK)

@@ -68,6 +68,9 @@ struct cp_config {
     char *listen;         /* host:port of the push listener */
     char *url;            /* URL given to Exchange in Subscribe */
     int status_frequency; /* minutes */
+    int pull_interval;    /* seconds between GetEvents polls */
+    char *listen_cert;    /* PEM chain: the listener speaks HTTPS; NULL = HTTP */
+    char *listen_key;
 
     /* [calendar] */
     int spread; /* seconds */

@@ -82,16 +82,11 @@ cp_presence_build(xmpp_ctx_t *ctx, const struct cp_config *cfg, const char *from
     return pres;
 }
 
-/* The state a user's calendar JID shows now. Until the calendar engine exists (its own issue),
- * every user, enabled or not, is published as unavailable: contract.md's "mailbox not yet
- * read". */
+/* The state a user's calendar JID shows now: the engine's, through the daemon. */
 static void
 current_presence(struct cp_daemon *d, const char *user_jid, struct cp_cal_presence *out)
 {
-    (void)d;
-    (void)user_jid;
-    memset(out, 0, sizeof(*out));
-    out->state = CP_CAL_UNAVAILABLE;
+    cp_daemon_presence(d, user_jid, out);
 }
 
 static int
@@ -223,6 +218,10 @@ struct publish_ctx {
     struct cp_daemon *d;
     bool unavailable;
     long sent;
+    long subscriptions; /* publish_all: subscriptions behind the calendars queued */
+    bool computed;      /* P holds the presence of the user being published */
+    struct cp_cal_presence p;
+    char last_user[JID_MAX]; /* publish_all: the last user queued */
 };
 
 /* True when SUBSCRIBER's domain is served: a subscriber stored while its domain was served
@@ -238,16 +237,16 @@ static int
 publish_one(const char *user_jid, const char *subscriber, void *ud)
 {
     struct publish_ctx *pc = ud;
-    struct cp_cal_presence p;
     if (!subscriber_served(pc->d->cfg, subscriber))
         return 0;
-    if (pc->unavailable) {
-        memset(&p, 0, sizeof(p));
-        p.state = CP_CAL_UNAVAILABLE;
-    } else {
-        current_presence(pc->d, user_jid, &p);
+    if (!pc->computed) { /* once per user, not once per subscriber */
+        memset(&pc->p, 0, sizeof(pc->p));
+        pc->p.state = CP_CAL_UNAVAILABLE;
+        if (!pc->unavailable)
+            current_presence(pc->d, user_jid, &pc->p);
+        pc->computed = true;
     }
-    send_presence(pc->d, user_jid, subscriber, &p);
+    send_presence(pc->d, user_jid, subscriber, &pc->p);
     pc->sent++;
     return 0;
 }
@@ -255,22 +254,49 @@ publish_one(const char *user_jid, const char *subscriber, void *ud)
 void
 cp_presence_publish_user(struct cp_daemon *d, const char *user_jid)
 {
-    struct publish_ctx pc = {d, false, 0};
+    struct publish_ctx pc = {.d = d};
     cp_store_subscribers_each(d->store, user_jid, publish_one, &pc);
+}
+
+/* Rows come sorted by user: each user with subscribers is queued once. */
+static int
+queue_one(const char *user_jid, const char *subscriber, void *ud)
+{
+    struct publish_ctx *pc = ud;
+    if (subscriber_served(pc->d->cfg, subscriber))
+        pc->subscriptions++;
+    if (strcmp(pc->last_user, user_jid) == 0)
+        return 0;
+    snprintf(pc->last_user, sizeof(pc->last_user), "%s", user_jid);
+    cp_daemon_queue_publish(pc->d, user_jid);
+    pc->sent++;
+    return 0;
 }
 
 void
 cp_presence_publish_all(struct cp_daemon *d)
 {
-    struct publish_ctx pc = {d, false, 0};
-    cp_store_subscribers_each(d->store, NULL, publish_one, &pc);
-    cp_log_info("presence", "sent current presence to %ld subscriptions", pc.sent);
+    /* Queued, not sent: 100,000 users with ten subscribers each are a million stanzas, which
+     * go out as fast as the XMPP server takes them instead of piling up in libstrophe. */
+    struct publish_ctx pc = {.d = d};
+    cp_store_subscribers_each(d->store, NULL, queue_one, &pc);
+    cp_log_info("presence", "queued current presence of %ld calendars for %ld subscriptions",
+                pc.sent, pc.subscriptions);
+}
+
+static int
+unavailable_one(const char *user_jid, const char *subscriber, void *ud)
+{
+    struct publish_ctx *pc = ud;
+    pc->computed = true; /* P is unavailable for every user */
+    return publish_one(user_jid, subscriber, pc);
 }
 
 void
 cp_presence_unavailable_all(struct cp_daemon *d)
 {
-    struct publish_ctx pc = {d, true, 0};
-    cp_store_subscribers_each(d->store, NULL, publish_one, &pc);
+    struct publish_ctx pc = {.d = d, .unavailable = true};
+    pc.p.state = CP_CAL_UNAVAILABLE;
+    cp_store_subscribers_each(d->store, NULL, unavailable_one, &pc);
     cp_log_info("presence", "sent unavailable to %ld subscriptions", pc.sent);
 }

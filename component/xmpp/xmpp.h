@@ -7,7 +7,6 @@
 #include "backoff.h"
 #include "conn.h"
 #include "presence.h"
-#include "publish_queue.h"
 #include "service.h"
 #include "stanza.h"
 

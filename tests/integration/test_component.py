@@ -177,7 +177,7 @@ class ComponentTest(unittest.TestCase):
         db.close()
         eve = self.session.client("eve", h.OTHER_DOMAIN)
         self.component.start()
-        self.component.wait_log(r"sent current presence to 1 subscriptions")
+        self.component.wait_log(r"queued current presence of 1 calendars for 1 subscriptions")
         self.session.sleep(0.5)
         self.assertEqual(h.calendar_presences(eve), [],
                          "nothing published to a subscriber of a domain not served")
@@ -194,7 +194,7 @@ class ComponentTest(unittest.TestCase):
         self.component.stop()
         before = len(h.calendar_presences(bob, f"carol@{h.COMPONENT}", "unavailable"))
         self.component.start()
-        self.component.wait_log(r"sent current presence to 1 subscriptions")
+        self.component.wait_log(r"queued current presence of 1 calendars for 1 subscriptions")
         self.session.wait_for(
             lambda: len(h.calendar_presences(bob, f"carol@{h.COMPONENT}", "unavailable")) > before,
             what="presence resent after the component restarted")
@@ -215,7 +215,7 @@ class ComponentTest(unittest.TestCase):
         self.prosody.start()
         self.component.wait_log(r"connected to .* as component", count=2, timeout=60)
         # The first handshake had no subscriber yet; this one must resend bob's.
-        self.component.wait_log(r"sent current presence to 1 subscriptions")
+        self.component.wait_log(r"queued current presence of 1 calendars for 1 subscriptions")
 
         self.session = h.Session(self.prosody)
         bob = self.session.client("bob")

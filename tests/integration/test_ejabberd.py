@@ -172,7 +172,7 @@ class EjabberdTest(unittest.TestCase):
         self.component.signal(signal.SIGCONT)
         self.component.wait_log(r"disconnected from 127\.0\.0\.1")
         self.component.wait_log(r"connected to .* as component", count=2, timeout=60)
-        self.component.wait_log(r"sent current presence to 1 subscriptions")
+        self.component.wait_log(r"queued current presence of 1 calendars for 1 subscriptions")
         self.session.wait_for(lambda: h.calendar_presences(bob, ptype="unavailable"),
                               what="presence resent after the reconnect")
         answer = self.session.iq(bob, h.COMPONENT, "<ping xmlns='urn:xmpp:ping'/>")
