@@ -592,7 +592,7 @@ cp_source_ews_new(struct event_base *base, const struct cp_config *cfg,
     if (used < sizeof(s->describe)) {
         if (s->mode == CP_NOTIFY_PUSH)
             snprintf(s->describe + used, sizeof(s->describe) - used,
-                     "; mode push, listening on %s%s (port %u), Exchange posts to %s",
+                     "; mode push, listening on %s%s (bound port %u), Exchange posts to %s",
                      cfg->listen_cert ? "https://" : "", cfg->listen,
                      (unsigned)cp_listener_port(s->listener), s->url);
         else

@@ -22,7 +22,7 @@ SCENARIO = [
     "account add svc@example.com Secret1",
     "account impersonate svc@example.com all",
     "mailbox add alice@example.com",
-    'item add alice@example.com +1m +3m busy "Design review"',
+    'item add alice@example.com +40s +100s busy "Design review"',
     'item add alice@example.com +4m +6m oof "Dentist"',
 ]
 

@@ -317,6 +317,8 @@ class Component:
         self.conf = os.path.join(workdir, "calpresence.conf")
         self.logpath = os.path.join(workdir, "calpresence.log")
         self.proc = None
+        # The push listener's port, also in the URL Exchange is given.
+        self.notify_port = free_port()
         with open(self.conf, "w") as f:
             f.write(f"""
 [component]
@@ -338,8 +340,8 @@ password = unused
 
 [notifications]
 mode = push
-listen = 127.0.0.1:{free_port()}
-url = http://127.0.0.1:3802/ews/notify
+listen = 127.0.0.1:{self.notify_port}
+url = http://127.0.0.1:{self.notify_port}/ews/notify
 
 [log]
 level = debug
