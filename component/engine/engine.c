@@ -25,6 +25,9 @@
 #define READ_BATCH_WAIT_MS 200
 #define STORE_FLUSH_MS 500
 #define SUMMARY_S 60
+/* The silence rule looks at least four times per status period, so a dead subscription is
+ * noticed within a quarter period of 2 x status_frequency, not up to a minute after it. */
+#define SILENCE_CHECKS_PER_PERIOD 4
 
 /* tdestroy's node action: the users are freed from e->all, once each. */
 static void
@@ -251,8 +254,11 @@ on_pump(evutil_socket_t fd, short what, void *ud)
 void
 eng_publish(struct cp_engine *e, struct cp_euser *u)
 {
-    if (u->in_outbox)
+    if (u->in_outbox) {
+        /* Queued while the stream was down: the outbox sleeps until someone wakes it. */
+        schedule(e->outbox_ev, 0);
         return;
+    }
     if (e->ob_n == e->ob_cap) {
         size_t cap = e->ob_cap ? e->ob_cap * 2 : 1024;
         struct cp_euser **grown = malloc(cap * sizeof(*grown));
@@ -427,8 +433,17 @@ log_summary(struct cp_engine *e)
                     sv[i].queued, sv[i].backoff_left_ms > 0 ? ", backing off" : "");
 }
 
+/* Seconds between two looks at the silence rule for the configuration in force: a minute, or
+ * a quarter of the status period when that is shorter (status_frequency is reloadable). */
+static long
+silence_sweep_s(const struct cp_engine *e)
+{
+    long s = (long)e->cfg->status_frequency * 60 / SILENCE_CHECKS_PER_PERIOD;
+    return s < SUMMARY_S ? (s > 0 ? s : 1) : SUMMARY_S;
+}
+
 static void
-on_minute(evutil_socket_t fd, short what, void *ud)
+on_silence(evutil_socket_t fd, short what, void *ud)
 {
     (void)fd;
     (void)what;
@@ -437,7 +452,16 @@ on_minute(evutil_socket_t fd, short what, void *ud)
     long silence = 2L * e->cfg->status_frequency * 60;
     for (size_t i = 0; i < e->n_all; i++)
         eu_check_silence(e->all[i], now, silence);
-    log_summary(e);
+    struct timeval next = {silence_sweep_s(e), 0};
+    evtimer_add(e->silence_ev, &next);
+}
+
+static void
+on_minute(evutil_socket_t fd, short what, void *ud)
+{
+    (void)fd;
+    (void)what;
+    log_summary(ud);
 }
 
 /* ---- public ---- */
@@ -463,7 +487,9 @@ cp_engine_new(struct event_base *base, const struct cp_config *cfg, struct cp_st
     e->outbox_ev = evtimer_new(base, on_outbox, e);
     e->store_ev = evtimer_new(base, on_store_flush, e);
     e->minute_ev = event_new(base, -1, EV_PERSIST, on_minute, e);
-    if (!e->ticks || !e->timers || !e->pump_ev || !e->outbox_ev || !e->store_ev || !e->minute_ev) {
+    e->silence_ev = evtimer_new(base, on_silence, e);
+    if (!e->ticks || !e->timers || !e->pump_ev || !e->outbox_ev || !e->store_ev || !e->minute_ev ||
+        !e->silence_ev) {
         snprintf(why, whylen, "out of memory");
         cp_engine_free(e);
         return CP_ENOMEM;
@@ -483,6 +509,8 @@ cp_engine_new(struct event_base *base, const struct cp_config *cfg, struct cp_st
     }
     struct timeval minute = {SUMMARY_S, 0};
     event_add(e->minute_ev, &minute);
+    struct timeval sweep = {silence_sweep_s(e), 0};
+    evtimer_add(e->silence_ev, &sweep);
     *out = e;
     return 0;
 }
@@ -513,6 +541,8 @@ cp_engine_free(struct cp_engine *e)
         event_free(e->store_ev);
     if (e->minute_ev)
         event_free(e->minute_ev);
+    if (e->silence_ev)
+        event_free(e->silence_ev);
     free(e);
 }
 

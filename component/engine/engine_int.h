@@ -87,7 +87,8 @@ struct cp_engine {
     struct event *pump_ev;    /* starts queued work */
     struct event *outbox_ev;  /* publishes, paced */
     struct event *store_ev;   /* writes subscription rows in one transaction */
-    struct event *minute_ev;  /* summary line and silence rule */
+    struct event *minute_ev;  /* summary line */
+    struct event *silence_ev; /* silence rule, every silence_sweep_s() */
     struct cp_euser **outbox; /* ring of users to publish */
     size_t ob_head, ob_n, ob_cap;
     struct cp_euser **dirty; /* users whose subscription row must be written */
