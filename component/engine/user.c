@@ -385,6 +385,7 @@ on_changed(void *ud, void *user, const char *cursor)
     struct cp_euser *u = user;
     u->last_heard = eng_now();
     u->e->st.notifications++;
+    cp_log_debug("engine", "%s: calendar changed (notification)", u->jid);
     store_cursor(u, cursor);
     if (u->in_flight) {
         u->read_wanted = true; /* the running read may predate the change */
