@@ -8,8 +8,10 @@
 #include "config/config.h"
 #include "source_ews_int.h"
 
-/* One operation in flight: what its callback needs. Owned by the operation, freed by it. */
+/* One operation in flight: what its callback needs. Freed by its callback; the ones still in
+ * flight when the source is freed (their callbacks never run) by src_free, from the list. */
 struct op_ctx {
+    struct op_ctx *prev, *next;
     struct ews_source *s;
     void *user;   /* single-mailbox operations */
     void **users; /* read_many: owned copy of the handles */
@@ -91,6 +93,10 @@ op_new(struct ews_source *s, void *user)
     if (o) {
         o->s = s;
         o->user = user;
+        o->next = s->ops_in_flight;
+        if (o->next)
+            o->next->prev = o;
+        s->ops_in_flight = o;
     }
     return o;
 }
@@ -98,6 +104,12 @@ op_new(struct ews_source *s, void *user)
 static void
 op_free(struct op_ctx *o)
 {
+    if (o->prev)
+        o->prev->next = o->next;
+    else
+        o->s->ops_in_flight = o->next;
+    if (o->next)
+        o->next->prev = o->prev;
     free(o->users);
     free(o->mailbox);
     free(o);
@@ -461,7 +473,9 @@ src_free(struct cp_source *src)
     cp_ews_pulls_free(s);
     cp_listener_free(s->listener);
     if (s->client)
-        ews_client_destroy(s->client);
+        ews_client_destroy(s->client); /* cancels every operation: no callback runs */
+    while (s->ops_in_flight)
+        op_free(s->ops_in_flight);
     free(s->url);
     free(s);
 }

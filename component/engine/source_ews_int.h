@@ -12,6 +12,7 @@
 
 struct ews_stream_group;
 struct ews_pull_sub;
+struct op_ctx;
 
 struct ews_source {
     struct cp_source base; /* first: the engine sees a struct cp_source */
@@ -30,7 +31,8 @@ struct ews_source {
     struct ews_stream_group **groups; /* owned array of owned groups */
     size_t n_groups;
     /* pull: one poll per subscription */
-    struct ews_pull_sub *pulls; /* owned list */
+    struct ews_pull_sub *pulls;   /* owned list */
+    struct op_ctx *ops_in_flight; /* owned list of the requests under way */
 };
 
 /* Fills OUT from an EWS error (the engine's recovery classes). */
