@@ -1,14 +1,22 @@
 /* XEP-0114 connection on the libevent loop.
  *
+ * libstrophe never touches the server's socket: the stanza guard (guard.h) owns it and hands
+ * libstrophe one end of a socketpair. libstrophe 0.12 has no way to adopt a connected
+ * descriptor, so it still makes the TCP connection itself; the sockopt callback, run between
+ * its socket() and connect(), takes that socket for the guard and gives libstrophe a duplicate
+ * on a low reserved number, and once xmpp_connect_component() returns, the socketpair end is
+ * dup3()ed onto that number. See docs/design.md, "The stanza guard".
+ *
  * libstrophe 0.12 traps handled here (see ../shared/design/testing.md):
  * - conn->sm_state is allocated only by xmpp_connect_client(), yet the component handshake,
  *   sending and disconnecting dereference it. A call xmpp_connect_client(conn, "", 1, ...)
  *   before the first xmpp_connect_component() allocates it and fails at once (no address).
- * - libstrophe waits with select(): its socket must stay below FD_SETSIZE even when the
- *   daemon holds thousands of HTTP sockets. A low descriptor is reserved at start; a socket
- *   created above FD_SETSIZE is moved onto it.
+ * - libstrophe waits with select(): its descriptor must stay below FD_SETSIZE even when the
+ *   daemon holds thousands of HTTP sockets. A low descriptor is reserved at start, and again
+ *   each time libstrophe closes its own; libstrophe's descriptor is always that number.
  * - libstrophe drops its unsent queue on disconnect: the owner resends all presence after
- *   every handshake (the `online` event). */
+ *   every handshake (the `online` event).
+ * - libstrophe logs the handshake digest at debug level: the bridge to our log cuts it. */
 #include "conn.h"
 
 #include <errno.h>
@@ -16,16 +24,22 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/select.h>
+#include <sys/socket.h>
 #include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "backoff.h"
 #include "config/config.h"
+#include "guard.h"
+#include "stanza.h"
 
-#define TICK_MS 250            /* libstrophe's own timers and connect timeouts */
-#define RECONNECT_BASE_MS 1000 /* first retry after about a second */
-#define STOP_WAIT_MS 3000      /* how long a shutdown waits for the stream to flush */
+#define TICK_MS 250             /* libstrophe's own timers and connect timeouts */
+#define RECONNECT_BASE_MS 1000  /* first retry after about a second */
+#define STOP_WAIT_MS 3000       /* how long a shutdown waits for the stream to flush */
+#define STOP_POLL_MS 50         /* how often a shutdown looks whether the queue is flushed */
+#define CONNECT_TIMEOUT_MS 5000 /* the TCP connect, as libstrophe's own default */
+#define STANZAS_NS "urn:ietf:params:xml:ns:xmpp-stanzas"
 
 struct cp_xmpp {
     struct event_base *base;
@@ -38,8 +52,11 @@ struct cp_xmpp {
     struct cp_xmpp_events events;
     void *ud;
 
-    int fd;         /* libstrophe's socket, -1 when none */
-    int reserve_fd; /* a low descriptor kept for a socket that would land >= FD_SETSIZE */
+    int fd;                 /* libstrophe's descriptor (its socketpair end), -1 when none */
+    int reserve_fd;         /* a low descriptor kept for libstrophe's next one, -1 when none */
+    int server_fd;          /* the TCP socket between libstrophe's connect and the guard, else -1 */
+    struct cp_guard *guard; /* relays the current stream, NULL when none */
+    unsigned long dropped;  /* stanzas the guard dropped since start */
     /* One event for the socket, read always and write while output waits: libstrophe closes
      * the socket before telling us, and removing the only event of a closed descriptor is a
      * DEL that libevent tolerates, where two events would need a MOD that fails. */
@@ -54,6 +71,8 @@ struct cp_xmpp {
     bool online;
     bool stopping;
     bool sm_workaround_done;
+    bool stop_closing; /* the closing tag is sent: only the server's answer is awaited */
+    struct timeval stop_deadline;
     void (*stop_done)(void *ud);
     void *stop_ud;
 };
@@ -66,12 +85,25 @@ static void pump(struct cp_xmpp *x);
 static void schedule_reconnect(struct cp_xmpp *x);
 static void finish_stop(struct cp_xmpp *x);
 
+/* libstrophe logs the XEP-0114 handshake digest twice at debug level ("Digest: ..." and the
+ * sent <handshake/>): with the stream id from the same log it allows an offline dictionary
+ * attack on the secret, so its content is cut like a password. */
 static void
 strophe_log(void *ud, xmpp_log_level_t level, const char *area, const char *msg)
 {
     (void)ud;
     (void)level;
-    cp_log_debug("xmpp", "libstrophe %s: %s", area, msg);
+    const char *hs = strstr(msg, "<handshake");
+    const char *open_end = hs ? strchr(hs, '>') : NULL;
+    if (strncmp(msg, "Digest:", 7) == 0) {
+        cp_log_debug("xmpp", "libstrophe %s: Digest: ...cut...", area);
+    } else if (open_end && open_end[-1] != '/') {
+        const char *close = strstr(open_end, "</handshake>");
+        cp_log_debug("xmpp", "libstrophe %s: %.*s...cut...%s", area, (int)(open_end + 1 - msg), msg,
+                     close ? close : "");
+    } else {
+        cp_log_debug("xmpp", "libstrophe %s: %s", area, msg);
+    }
 }
 
 static const xmpp_log_t strophe_logger = {strophe_log, NULL};
@@ -118,7 +150,10 @@ on_fd(evutil_socket_t fd, short what, void *arg)
     pump(arg);
 }
 
-/* Called by libstrophe right after socket(): remember the descriptor and watch it. */
+/* Called by libstrophe between socket() and connect(): the socket becomes the guard's (once
+ * the connect has started), and libstrophe connects a duplicate on the reserved low number,
+ * which later becomes its socketpair end. For a host with several addresses this runs once an
+ * address, libstrophe closing its duplicate of each one that fails at once. */
 static int
 on_sockopt(xmpp_conn_t *conn, void *sockp)
 {
@@ -128,26 +163,141 @@ on_sockopt(xmpp_conn_t *conn, void *sockp)
     if (!x)
         return -1;
 
-    if (*sock >= FD_SETSIZE) {
-        if (x->reserve_fd < 0 || dup2(*sock, x->reserve_fd) < 0) {
-            cp_log_error("xmpp",
-                         "%s: socket %d is above FD_SETSIZE and no low descriptor is "
-                         "free (raise nothing: lower the number of open connections)",
-                         x->host, *sock);
-            return -1;
-        }
-        close(*sock);
-        *sock = x->reserve_fd;
-        x->reserve_fd = -1; /* it is libstrophe's socket now; reserved again on disconnect */
-    }
-    drop_fd_events(x);
-    x->fd = *sock;
-    /* The non-blocking connect completes as writable. */
-    if (watch_fd(x, true) != 0) {
-        drop_fd_events(x);
+    if (x->reserve_fd < 0)
+        x->reserve_fd = reserve_low_fd();
+    if (x->reserve_fd < 0 || x->reserve_fd >= FD_SETSIZE) {
+        cp_log_error("xmpp",
+                     "%s: no descriptor below FD_SETSIZE is free for libstrophe (lower the "
+                     "number of open connections)",
+                     x->host);
         return -1;
     }
+    if (dup3(*sock, x->reserve_fd, O_CLOEXEC) < 0) {
+        cp_log_error("xmpp", "%s: cannot duplicate the XMPP socket (%s)", x->host, strerror(errno));
+        return -1;
+    }
+    if (x->server_fd >= 0)
+        close(x->server_fd); /* an earlier address whose connect failed at once */
+    x->server_fd = *sock;
+    *sock = x->reserve_fd;
+    x->reserve_fd = -1; /* libstrophe's now; reserved again when libstrophe closes it */
+    drop_fd_events(x);
+    x->fd = *sock;
     return 0;
+}
+
+static void on_guard_dropped(void *ud, const struct cp_scan_stanza *st);
+static const struct cp_guard_events guard_events = {on_guard_dropped};
+
+/* libstrophe's connect has started: put the guard between it and the server. On failure
+ * libstrophe's descriptor is shut down, so that it reports a disconnect and we retry: it never
+ * talks to the server unguarded. */
+static void
+start_guard(struct cp_xmpp *x)
+{
+    static const struct cp_scan_limits limits = {CP_GUARD_MAX_NODES, CP_GUARD_MAX_BYTES};
+    int pair[2] = {-1, -1};
+
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, pair) == 0 &&
+        dup3(pair[0], x->fd, O_CLOEXEC) >= 0 &&
+        (x->guard = cp_guard_new(x->base, x->server_fd, pair[1], &limits, CONNECT_TIMEOUT_MS,
+                                 &guard_events, x)) != NULL) {
+        close(pair[0]);
+        x->server_fd = -1;
+    } else {
+        cp_log_error("xmpp", "%s: cannot set up the stanza guard (%s): retrying", x->host,
+                     strerror(errno));
+        shutdown(x->fd, SHUT_RDWR);
+        close(x->server_fd);
+        x->server_fd = -1;
+        if (pair[0] >= 0) {
+            close(pair[0]);
+            close(pair[1]);
+        }
+    }
+    /* libstrophe thinks it is connecting: it writes its stream header once writable. */
+    watch_fd(x, true);
+}
+
+/* For the log: a value from the wire, unless it holds control bytes that would forge a line. */
+static const char *
+loggable(const char *s)
+{
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+        if (*p < 0x20 || *p == 0x7f)
+            return "(unprintable)";
+    return s;
+}
+
+/* Answers the sender of a dropped stanza with a stanza error. Returns NULL when answered, or
+ * why not (for the log). */
+static const char *
+answer_dropped(struct cp_xmpp *x, const struct cp_scan_stanza *st, const char *name,
+               const char *from, const char *to, const char *id)
+{
+    bool iq = strcmp(name, "iq") == 0;
+    if (!iq && strcmp(name, "message") != 0 && strcmp(name, "presence") != 0)
+        return "not a stanza";
+    if (st->has_type && strcmp(st->type, "error") == 0)
+        return "an error is never answered";
+    if (iq && (!st->has_type || (strcmp(st->type, "get") != 0 && strcmp(st->type, "set") != 0)))
+        return "an IQ result is never answered";
+    if (!st->has_from || st->truncated || !from[0])
+        return "no usable sender address";
+    if (!x->online)
+        return "offline";
+
+    char text[160];
+    snprintf(text, sizeof(text),
+             "Stanza too large for this service: %zu elements and text pieces (at most %d), "
+             "%zu bytes (at most %d).",
+             st->nodes, CP_GUARD_MAX_NODES, st->bytes, CP_GUARD_MAX_BYTES);
+    xmpp_stanza_t *r = xmpp_stanza_new(x->ctx);
+    xmpp_stanza_t *e = NULL, *t = NULL;
+    if (r && xmpp_stanza_set_name(r, name) == XMPP_EOK &&
+        xmpp_stanza_set_type(r, "error") == XMPP_EOK && xmpp_stanza_set_to(r, from) == XMPP_EOK &&
+        xmpp_stanza_set_from(r, st->has_to && to[0] ? to : x->jid) == XMPP_EOK &&
+        (!st->has_id || xmpp_stanza_set_id(r, id) == XMPP_EOK) &&
+        (e = cp_stanza_add(r, "error", NULL)) != NULL &&
+        xmpp_stanza_set_type(e, "modify") == XMPP_EOK &&
+        cp_stanza_add(e, "policy-violation", STANZAS_NS) != NULL &&
+        (t = cp_stanza_add(e, "text", STANZAS_NS)) != NULL &&
+        cp_stanza_append_text(t, text) == CP_OK) {
+        cp_xmpp_send(x, r);
+        xmpp_stanza_release(r);
+        return NULL;
+    }
+    if (r)
+        xmpp_stanza_release(r);
+    return "out of memory";
+}
+
+/* The guard dropped a stanza over its bounds: count it, answer its sender with
+ * policy-violation (a client waiting for an IQ result is not left hanging), one log line. */
+static void
+on_guard_dropped(void *ud, const struct cp_scan_stanza *st)
+{
+    struct cp_xmpp *x = ud;
+    char from[CP_SCAN_JID_MAX], to[CP_SCAN_JID_MAX], id[CP_SCAN_ID_MAX];
+    const char *colon = strchr(st->name, ':');
+    const char *name = colon ? colon + 1 : st->name; /* a prefixed stanza, rare but legal */
+
+    x->dropped++;
+    if (cp_scan_unescape(st->from, from, sizeof(from)) != 0)
+        from[0] = '\0';
+    if (cp_scan_unescape(st->to, to, sizeof(to)) != 0)
+        to[0] = '\0';
+    if (cp_scan_unescape(st->id, id, sizeof(id)) != 0)
+        id[0] = '\0';
+    const char *not_answered = answer_dropped(x, st, name, from, to, id);
+    cp_log_warn("xmpp",
+                "%s: <%s/> dropped unparsed: %zu elements and text pieces, %zu bytes (at most "
+                "%d and %d, see docs/design.md, \"The stanza guard\"); %s%s (%lu dropped since "
+                "start)",
+                from[0] ? loggable(from) : "(no sender)", loggable(name), st->nodes, st->bytes,
+                CP_GUARD_MAX_NODES, CP_GUARD_MAX_BYTES,
+                not_answered ? "not answered: " : "answered policy-violation",
+                not_answered ? not_answered : "", x->dropped);
 }
 
 static const char *
@@ -188,12 +338,19 @@ on_conn_event(xmpp_conn_t *conn, xmpp_conn_event_t status, int error,
         return;
     }
 
-    /* XMPP_CONN_DISCONNECT or XMPP_CONN_FAIL: libstrophe has closed the socket. */
+    /* XMPP_CONN_DISCONNECT or XMPP_CONN_FAIL: libstrophe has closed its descriptor; the low
+     * number it frees is reserved again at once, before another socket can take it. */
     bool was_online = x->online;
     x->online = false;
     drop_fd_events(x);
     if (x->reserve_fd < 0)
         x->reserve_fd = reserve_low_fd();
+    /* The guard saw the real socket: its reason beats libstrophe's view of a socketpair. */
+    char guard_reason[128] = "";
+    if (x->guard && cp_guard_reason(x->guard))
+        snprintf(guard_reason, sizeof(guard_reason), "%s", cp_guard_reason(x->guard));
+    cp_guard_free(x->guard);
+    x->guard = NULL;
 
     if (x->stopping) {
         cp_log_info("xmpp", "%s: stream closed", x->jid);
@@ -207,6 +364,8 @@ on_conn_event(xmpp_conn_t *conn, xmpp_conn_event_t status, int error,
         snprintf(reason, sizeof(reason), "%s%s%s", se,
                  stream_error && stream_error->text ? ": " : "",
                  stream_error && stream_error->text ? stream_error->text : "");
+    else if (guard_reason[0])
+        snprintf(reason, sizeof(reason), "%s", guard_reason);
     else if (error)
         snprintf(reason, sizeof(reason), "%s", strerror(error));
     else if (!was_online)
@@ -282,12 +441,19 @@ connect_now(struct cp_xmpp *x)
     int rc = xmpp_connect_component(x->conn, x->host, (unsigned short)x->port, on_conn_event, x);
     connecting_owner = NULL;
     if (rc != XMPP_EOK) {
+        /* libstrophe closed its descriptors; the last socket it made is still ours. */
         drop_fd_events(x);
+        if (x->server_fd >= 0)
+            close(x->server_fd);
+        x->server_fd = -1;
+        if (x->reserve_fd < 0)
+            x->reserve_fd = reserve_low_fd();
         cp_log_warn("xmpp", "%s: cannot connect to %s:%d (address not usable, libstrophe error %d)",
                     x->jid, x->host, x->port, rc);
         schedule_reconnect(x);
         return;
     }
+    start_guard(x);
     pump(x);
 }
 
@@ -326,6 +492,7 @@ cp_xmpp_new(struct event_base *base, const char *jid, const char *secret, const 
         return NULL;
     x->base = base;
     x->fd = -1;
+    x->server_fd = -1;
     x->port = port;
     x->events = *events;
     x->ud = ud;
@@ -366,6 +533,9 @@ cp_xmpp_free(struct cp_xmpp *x)
     if (x->conn)
         xmpp_conn_release(x->conn);
     drop_fd_events(x);
+    cp_guard_free(x->guard);
+    if (x->server_fd >= 0)
+        close(x->server_fd);
     if (x->tick_ev)
         event_free(x->tick_ev);
     if (x->retry_ev)
@@ -418,6 +588,12 @@ cp_xmpp_fd(const struct cp_xmpp *x)
     return x->fd;
 }
 
+unsigned long
+cp_xmpp_dropped(const struct cp_xmpp *x)
+{
+    return x->dropped;
+}
+
 bool
 cp_xmpp_send(struct cp_xmpp *x, xmpp_stanza_t *stanza)
 {
@@ -454,14 +630,46 @@ finish_stop(struct cp_xmpp *x)
         done(x->stop_ud);
 }
 
-/* Shutdown step: wait for the queue to drain, then close the stream, then give up waiting. */
+static bool
+past(const struct timeval *deadline)
+{
+    struct timeval now;
+    gettimeofday(&now, NULL);
+    return timercmp(&now, deadline, >);
+}
+
+/* Shutdown, one step a timer tick, while the loop keeps relaying through the guard: wait for
+ * the queue (the unavailable presences) to flush, then close the stream and wait for the
+ * server's answer, each bounded by STOP_WAIT_MS. */
 static void
 on_stop_step(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
     (void)what;
     struct cp_xmpp *x = arg;
-    finish_stop(x);
+    struct timeval poll = {0, STOP_POLL_MS * 1000};
+
+    if (!x->stop_done)
+        return;
+    if (x->stop_closing) {
+        finish_stop(x); /* the server did not answer the closing tag in time */
+        return;
+    }
+    if (xmpp_conn_is_connected(x->conn) && xmpp_conn_send_queue_len(x->conn) > 0) {
+        if (!past(&x->stop_deadline)) {
+            event_add(x->stop_ev, &poll);
+            return;
+        }
+        cp_log_warn("xmpp", "%s: %d stanzas still queued at shutdown", x->jid,
+                    xmpp_conn_send_queue_len(x->conn));
+    }
+    x->stop_closing = true;
+    xmpp_disconnect(x->conn);
+    pump(x);
+    if (!x->stop_done) /* closed at once */
+        return;
+    struct timeval wait = {STOP_WAIT_MS / 1000, (STOP_WAIT_MS % 1000) * 1000};
+    event_add(x->stop_ev, &wait);
 }
 
 void
@@ -475,30 +683,14 @@ cp_xmpp_stop(struct cp_xmpp *x, void (*done)(void *ud), void *ud)
         finish_stop(x);
         return;
     }
-    /* Flush what is queued (the unavailable presences) before closing: bounded by the same
-     * wait as the close itself. */
-    struct timeval deadline, now;
-    gettimeofday(&deadline, NULL);
-    deadline.tv_sec += STOP_WAIT_MS / 1000;
-    while (xmpp_conn_is_connected(x->conn) && xmpp_conn_send_queue_len(x->conn) > 0) {
-        xmpp_run_once(x->ctx, 50);
-        gettimeofday(&now, NULL);
-        if (timercmp(&now, &deadline, >)) {
-            cp_log_warn("xmpp", "%s: %d stanzas still queued at shutdown", x->jid,
-                        xmpp_conn_send_queue_len(x->conn));
-            break;
-        }
-    }
-    if (!x->stop_done) /* the stream closed while flushing */
-        return;
-    xmpp_disconnect(x->conn);
-    pump(x);
-    if (!x->stop_done)
-        return;
     x->stop_ev = evtimer_new(x->base, on_stop_step, x);
-    struct timeval wait = {STOP_WAIT_MS / 1000, (STOP_WAIT_MS % 1000) * 1000};
-    if (x->stop_ev)
-        event_add(x->stop_ev, &wait);
-    else
+    if (!x->stop_ev) {
         finish_stop(x);
+        return;
+    }
+    gettimeofday(&x->stop_deadline, NULL);
+    x->stop_deadline.tv_sec += STOP_WAIT_MS / 1000;
+    pump(x);
+    struct timeval now = {0, 0};
+    event_add(x->stop_ev, &now);
 }

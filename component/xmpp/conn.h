@@ -1,8 +1,9 @@
 /* The XEP-0114 connection to the XMPP server: libstrophe driven from the daemon's libevent loop.
  *
- * libstrophe owns the socket and the stream; this module watches its descriptor, runs
- * xmpp_run_once() when there is something to do, reconnects with a capped, jittered
- * exponential back-off, and works around two libstrophe 0.12 traps (see conn.c). */
+ * libstrophe owns the stream; the stanza guard (guard.h) owns the socket and relays between it
+ * and libstrophe, dropping stanzas libstrophe would take seconds to parse. This module watches
+ * libstrophe's descriptor, runs xmpp_run_once() when there is something to do, reconnects with
+ * a capped, jittered exponential back-off, and works around libstrophe 0.12's traps (conn.c). */
 #ifndef CP_XMPP_CONN_H
 #define CP_XMPP_CONN_H
 
@@ -40,8 +41,12 @@ int cp_xmpp_start(struct cp_xmpp *x);
 
 bool cp_xmpp_is_online(const struct cp_xmpp *x);
 
-/* The descriptor of the current stream, -1 when none (diagnostics and tests). */
+/* libstrophe's descriptor of the current stream (its end of the guard's socketpair), -1 when
+ * none (diagnostics and tests). */
 int cp_xmpp_fd(const struct cp_xmpp *x);
+
+/* Stanzas the guard dropped as too large since start (each answered and logged). */
+unsigned long cp_xmpp_dropped(const struct cp_xmpp *x);
 
 /* Queues STANZA (borrowed) when online; while offline it is dropped, because everything is
  * sent again after the next handshake. Returns true when queued. */

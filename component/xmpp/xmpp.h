@@ -6,6 +6,7 @@
 /* The room's one public header: the other rooms include this, never the files below. */
 #include "backoff.h"
 #include "conn.h"
+#include "guard.h"
 #include "presence.h"
 #include "service.h"
 #include "stanza.h"

@@ -103,6 +103,14 @@ fake_xmpp_server_start(struct fake_xmpp_server *s, struct event_base *base, cons
     return ntohs(bound.sin_port);
 }
 
+int
+fake_xmpp_server_send(struct fake_xmpp_server *s, const char *data, size_t len)
+{
+    if (!s->peer)
+        return -1;
+    return bufferevent_write(s->peer, data, len);
+}
+
 void
 fake_xmpp_server_drop(struct fake_xmpp_server *s)
 {

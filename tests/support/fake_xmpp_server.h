@@ -28,6 +28,10 @@ struct fake_xmpp_server {
 /* Listens on 127.0.0.1 (a free port) for a component using SECRET. Returns the port, or -1. */
 int fake_xmpp_server_start(struct fake_xmpp_server *s, struct event_base *base, const char *secret);
 
+/* Sends LEN bytes of DATA to the connected component as they are (stanzas of a test's
+ * choosing). Returns 0, or -1 when no component is connected. */
+int fake_xmpp_server_send(struct fake_xmpp_server *s, const char *data, size_t len);
+
 /* Closes the current connection (the component sees the server go away). */
 void fake_xmpp_server_drop(struct fake_xmpp_server *s);
 
