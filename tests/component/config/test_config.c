@@ -164,7 +164,7 @@ Test(config, every_key_parsed)
     cr_assert_str_eq(c->domains.items[1], "other.example");
     cr_assert_eq(c->admins.n, 2);
     cr_assert_str_eq(c->admins.items[0], "boss@corp.example");
-    cr_assert_str_eq(c->admins.items[1], "Ops@other.example");
+    cr_assert_str_eq(c->admins.items[1], "ops@other.example", "admins are normalised");
     cr_assert_eq(c->reconnect_max, 120);
     cr_assert_str_eq(c->store_path, "/srv/cp/store.db");
     cr_assert_eq(c->ews_urls.n, 2);
@@ -567,7 +567,11 @@ Test(config, admins_and_domains)
     cr_assert(cp_config_is_admin(c, "Admin@example.com"));
     cr_assert(cp_config_is_admin(c, "Admin@EXAMPLE.com/laptop"), "domain case, resource");
     cr_assert(cp_config_is_admin(c, "ops@other.org"));
-    cr_assert_not(cp_config_is_admin(c, "admin@example.com"), "localpart compared exactly");
+    cr_assert(cp_config_is_admin(c, "admin@example.com"), "nodeprep folds the localpart's case");
+    cr_assert(cp_config_is_admin(c, "\xef\xbc\xa1"
+                                    "dmin@example.com"),
+              "full-width A is A");
+    cr_assert_str_eq(c->admins.items[0], "admin@example.com");
     cr_assert_not(cp_config_is_admin(c, "eve@example.com"));
     cr_assert_not(cp_config_is_admin(c, "example.com"));
     cr_assert_not(cp_config_is_admin(c, ""));
@@ -576,6 +580,25 @@ Test(config, admins_and_domains)
     cr_assert_not(cp_config_serves_domain(c, "other.org"), "admins' domains are not served");
     cr_assert_not(cp_config_serves_domain(c, "sub.example.com"));
     cr_assert_not(cp_config_serves_domain(c, NULL));
+    cp_config_free(c);
+}
+
+/* A value is normalised in place, so one that grows (U+0149 folds to U+02BC 'n') is refused
+ * with the form to write; the domain is normalised as well. */
+Test(config, admins_normalised_longer_refused)
+{
+    struct cp_config *c;
+
+    expect_error(BASE "[component]\nadmins = \xc5\x89@example.com\n",
+                 ":8: admins: '\xc5\x89@example.com' is the JID '\xca\xbc"
+                 "n@example.com' once "
+                 "normalised: write that");
+    cr_assert_eq(load_text("[component]\njid = CALENDAR.Example.com\nsecret = x\n"
+                           "domains = Example.COM\n[store]\npath = /x\n",
+                           &c),
+                 CP_OK, "%s", errbuf);
+    cr_assert_str_eq(c->jid, "calendar.example.com");
+    cr_assert_str_eq(c->domains.items[0], "example.com");
     cp_config_free(c);
 }
 
