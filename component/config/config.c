@@ -70,6 +70,7 @@ static void free_secret(char *s);
 static bool strlist_equal(const struct cp_strlist *a, const struct cp_strlist *b);
 static bool string_equal(const char *a, const char *b);
 static void print_value(FILE *out, const char *v);
+static void print_list(FILE *out, const struct cp_strlist *l);
 
 /* Writes "PATH:LINE: reason" (or "PATH: reason" when LINE is 0) into the caller's buffer. */
 static int
@@ -831,6 +832,28 @@ print_value(FILE *out, const char *v)
     fprintf(out, quote ? " \"%s\"" : " %s", v);
 }
 
+/* Prints L's items joined by ", " as one value, quoted when needed: an item starting with '#'
+ * or ';' would otherwise start a comment after the ", " (fuzz_config found "domains = a, ;b"
+ * reading back as "a,", issue 12). */
+static void
+print_list(FILE *out, const struct cp_strlist *l)
+{
+    char *joined = NULL;
+    size_t len = 0;
+    FILE *m;
+
+    if (l->n == 0)
+        return;
+    m = open_memstream(&joined, &len);
+    for (size_t i = 0; m != NULL && i < l->n; i++)
+        fprintf(m, "%s%s", i ? ", " : "", l->items[i]);
+    if (m != NULL && fclose(m) == 0)
+        print_value(out, joined);
+    else
+        fputs(" (out of memory)", out);
+    free(joined);
+}
+
 void
 cp_config_print(const struct cp_config *cfg, FILE *out)
 {
@@ -860,12 +883,9 @@ cp_config_print(const struct cp_config *cfg, FILE *out)
         case CP_KEY_ENUM:
             fprintf(out, " %s", key->words[*(int *)field(cfg, key)]);
             break;
-        case CP_KEY_LIST: {
-            const struct cp_strlist *l = field(cfg, key);
-            for (size_t i = 0; i < l->n; i++)
-                fprintf(out, "%s%s", i ? ", " : " ", l->items[i]);
+        case CP_KEY_LIST:
+            print_list(out, field(cfg, key));
             break;
-        }
         }
         fputc('\n', out);
     }

@@ -644,6 +644,35 @@ Test(config, line_length_capped)
 
 /* Sections may repeat (docs/configuration.md says so, and the tests above append a [component]
  * to BASE); a key still may not, whichever header it comes under. */
+/* Found by fuzz_config (issue 12): a list item starting with ';' or '#' was printed after ", ",
+ * where it reads back as a comment; the printed list is now quoted when it has to be. */
+Test(config, printed_list_with_comment_characters_reads_back)
+{
+    struct cp_config *c, *again;
+    char *text = NULL;
+    size_t len = 0;
+
+    cr_assert_eq(
+        load_text(BASE "[component]\nadmins = a@example.com,;b@example.com,#c@x.org\n", &c), CP_OK,
+        "%s", errbuf);
+    cr_assert_eq(c->admins.n, 3);
+    FILE *m = open_memstream(&text, &len);
+    cp_config_print(c, m);
+    fclose(m);
+    cr_assert_not_null(strstr(text, "admins = \"a@example.com, ;b@example.com, #c@x.org\"\n"), "%s",
+                       text);
+    /* Secrets print hidden: put the real one back before reading it again. */
+    char *hidden = strstr(text, "secret = (hidden)");
+    cr_assert_not_null(hidden);
+    memcpy(hidden, "secret = s3cret  ", 17);
+    cr_assert_eq(load_text(text, &again), CP_OK, "%s\n%s", errbuf, text);
+    cr_assert_eq(again->admins.n, 3);
+    cr_assert_str_eq(again->admins.items[2], "#c@x.org");
+    cp_config_free(again);
+    cp_config_free(c);
+    free(text);
+}
+
 Test(config, section_may_repeat_key_may_not)
 {
     struct cp_config *c;
