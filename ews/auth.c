@@ -99,17 +99,26 @@ ews_auth_clear(struct ews_auth *a)
     memset(a, 0, sizeof(*a));
 }
 
-/* Reads PATH whole (bounded), trims surrounding white space. *OUT is malloc'd (caller frees). */
+/* Reads PATH whole (bounded), trims surrounding white space. *OUT is malloc'd (caller frees).
+ * This runs on the event loop whenever the file's mtime changes, so a FIFO or a device put in
+ * the file's place is refused without blocking: O_NONBLOCK keeps open() from waiting for a
+ * writer, fstat of the open descriptor says what was opened. */
 static int
 read_token(const char *path, char **out, char *why, size_t whylen)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+    struct stat st;
     char *buf;
     size_t len = 0;
     size_t start = 0;
 
     if (fd < 0) {
         snprintf(why, whylen, "token_file %s: %s", path, strerror(errno));
+        return EWS_E_INVAL;
+    }
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        snprintf(why, whylen, "token_file %s: not a regular file", path);
         return EWS_E_INVAL;
     }
     buf = malloc(TOKEN_MAX + 1);

@@ -5,7 +5,7 @@ set -eu
 
 PACKAGES="build-essential meson ninja-build pkg-config clang libclang-rt-14-dev
  libstrophe-dev libcurl4-openssl-dev libxml2-dev libssl-dev libsqlite3-dev libevent-dev
- libcriterion-dev libxml2-utils openssl sqlite3 valgrind procps
+ libidn-dev libcriterion-dev libxml2-utils openssl sqlite3 valgrind procps
  prosody prosody-modules ejabberd python3 python3-slixmpp python3-exchangelib"
 
 missing=""

@@ -100,14 +100,16 @@ may_run(const struct cp_config *cfg, const char *bare, const struct cp_adhoc_nod
     return !n->admin || cp_config_is_admin(cfg, bare);
 }
 
-/* Fills REQ's sender and configuration. Returns 0 or CP_EINVAL (no usable `from`). */
+/* Fills REQ's sender, normalised so that a session is bound to the JID as the server sees it.
+ * Returns 0 or CP_EINVAL (no usable `from`). */
 static int
 requester(struct cp_adhoc_req *req, xmpp_stanza_t *iq)
 {
-    req->from = xmpp_stanza_get_from(iq);
-    if (req->from == NULL)
+    const char *from = xmpp_stanza_get_from(iq);
+
+    if (from == NULL || cp_jid_full(from, req->from, sizeof(req->from)) != 0)
         return CP_EINVAL;
-    return cp_jid_bare(req->from, req->bare, sizeof(req->bare));
+    return cp_jid_bare(from, req->bare, sizeof(req->bare));
 }
 
 xmpp_stanza_t *

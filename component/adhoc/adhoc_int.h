@@ -57,7 +57,7 @@ struct cp_adhoc_req {
     xmpp_stanza_t *iq;
     const struct cp_config *cfg;
     const struct cp_adhoc_node *node;
-    const char *from;                 /* full JID */
+    char from[CP_JID_FULL_MAX];       /* full JID, normalised (a session's owner) */
     char bare[CP_ADHOC_JID_MAX];      /* its bare JID */
     xmpp_stanza_t *form;              /* submitted <x type='submit'/>, NULL on the first call */
     struct cp_adhoc_session *session; /* NULL on the first call */

@@ -18,6 +18,7 @@
 /* One parsed line of a users-enable/users-disable submission. */
 struct line {
     char *jid;     /* normalised bare JID, owned */
+    char *typed;   /* the JID as the admin typed it, owned: quoted when two lines collide */
     char *mailbox; /* owned, NULL for the default */
     size_t lineno; /* 1-based */
 };
@@ -134,10 +135,12 @@ parse_line(const struct cp_adhoc_req *req, char *text, size_t lineno, bool with_
     if (cp_adhoc_user_jid(req, jid, norm, sizeof(norm), &reason) != 0)
         return report_bad(b, lineno, reason, jid);
     l->jid = strdup(norm);
+    l->typed = strdup(jid);
     l->mailbox = mailbox != NULL ? strdup(mailbox) : NULL;
     l->lineno = lineno;
-    if (l->jid == NULL || (mailbox != NULL && l->mailbox == NULL)) {
+    if (l->jid == NULL || l->typed == NULL || (mailbox != NULL && l->mailbox == NULL)) {
         free(l->jid);
+        free(l->typed);
         free(l->mailbox);
         return CP_ENOMEM;
     }
@@ -156,7 +159,9 @@ cmp_line_jid(const void *a, const void *b)
     return x->lineno < y->lineno ? -1 : x->lineno > y->lineno;
 }
 
-/* A JID given twice is ambiguous (which mailbox?), so it is a bad line, not a silent win. */
+/* A JID given twice is ambiguous (which mailbox?), so it is a bad line, not a silent win. Two
+ * spellings of one JID ("Carol@LOCALHOST", "carol@localhost") are the same user to the server,
+ * and the note says so: the admin may not know that case does not count. */
 static int
 find_duplicates(struct batch *b)
 {
@@ -164,13 +169,18 @@ find_duplicates(struct batch *b)
 
     qsort(b->lines, b->n, sizeof(*b->lines), cmp_line_jid);
     for (i = 1; i < b->n; i++) {
-        char reason[64];
+        const struct line *l = &b->lines[i], *first = &b->lines[i - 1];
+        char reason[160];
         int rc;
 
-        if (strcmp(b->lines[i].jid, b->lines[i - 1].jid) != 0)
+        if (strcmp(l->jid, first->jid) != 0)
             continue;
-        snprintf(reason, sizeof(reason), "repeats line %zu", b->lines[i - 1].lineno);
-        rc = report_bad(b, b->lines[i].lineno, reason, b->lines[i].jid);
+        if (strcmp(l->typed, first->typed) == 0)
+            snprintf(reason, sizeof(reason), "repeats line %zu", first->lineno);
+        else
+            snprintf(reason, sizeof(reason), "same user as line %zu, %.80s (JIDs ignore case)",
+                     first->lineno, l->jid);
+        rc = report_bad(b, l->lineno, reason, l->typed);
         if (rc != 0)
             return rc;
     }
@@ -201,6 +211,7 @@ batch_clear(struct batch *b)
 
     for (i = 0; i < b->n; i++) {
         free(b->lines[i].jid);
+        free(b->lines[i].typed);
         free(b->lines[i].mailbox);
     }
     free(b->lines);

@@ -23,6 +23,10 @@
 
 /* A secret or password file is a line, not a document. */
 #define SECRET_FILE_MAX 65536
+/* The longest configuration line, in bytes before its line break: no key needs more, and a
+ * file without line breaks (a log or a device given by mistake) is refused before it fills
+ * memory. */
+#define CONFIG_LINE_MAX 4096
 
 struct parser {
     const char *path;
@@ -36,7 +40,9 @@ struct parser {
 
 static int fail(struct parser *p, int line, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+static int open_regular(const char *file, int *fd, struct stat *st);
 static int parse_stream(struct parser *p, FILE *f);
+static int read_line(struct parser *p, FILE *f, char *buf, size_t *len);
 static int parse_line(struct parser *p, char *s);
 static int parse_section(struct parser *p, char *s);
 static int parse_assignment(struct parser *p, char *s);
@@ -54,14 +60,17 @@ static void words_text(const char *const *words, char *out, size_t outlen);
 static int apply_defaults(struct parser *p);
 static int check_pairs_and_required(struct parser *p);
 static int check_rules(struct parser *p);
-static int read_secret_file(struct parser *p, const char *key, const char *file, char **out);
-static int open_private_file(struct parser *p, const char *key, const char *file);
+static int read_secret_file(struct parser *p, const char *section, const char *key,
+                            const char *file, char **out);
+static int open_private_file(struct parser *p, const char *section, const char *key,
+                             const char *file);
 static void *field(const struct cp_config *cfg, const struct cp_config_key *key);
 static void strlist_free(struct cp_strlist *l);
 static void free_secret(char *s);
 static bool strlist_equal(const struct cp_strlist *a, const struct cp_strlist *b);
 static bool string_equal(const char *a, const char *b);
 static void print_value(FILE *out, const char *v);
+static void print_list(FILE *out, const struct cp_strlist *l);
 
 /* Writes "PATH:LINE: reason" (or "PATH: reason" when LINE is 0) into the caller's buffer. */
 static int
@@ -123,8 +132,9 @@ int
 cp_config_load(const char *path, struct cp_config **out, char *err, size_t errlen)
 {
     struct parser p = {.path = path ? path : "(null)", .err = err, .errlen = errlen};
+    struct stat st;
     FILE *f;
-    int rc;
+    int fd, rc;
 
     *out = NULL;
     if (errlen > 0)
@@ -139,10 +149,14 @@ cp_config_load(const char *path, struct cp_config **out, char *err, size_t errle
         fail(&p, 0, "out of memory");
         return CP_ENOMEM;
     }
-    f = fopen(path, "r");
-    if (f == NULL) {
+    rc = open_regular(path, &fd, &st);
+    if (rc == CP_EINVAL) {
+        fail(&p, 0, "not a regular file");
+    } else if (rc != CP_OK) {
         fail(&p, 0, "cannot open (%s)", strerror(errno));
-        rc = CP_EIO;
+    } else if ((f = fdopen(fd, "r")) == NULL) {
+        close(fd);
+        rc = fail(&p, 0, "out of memory");
     } else {
         rc = parse_stream(&p, f);
         fclose(f);
@@ -162,19 +176,45 @@ cp_config_load(const char *path, struct cp_config **out, char *err, size_t errle
     return CP_OK;
 }
 
+/* Opens FILE for reading, refusing anything but a regular file: a FIFO would block the open
+ * itself (hence O_NONBLOCK, cleared again once fstat has said what the descriptor is), a device
+ * such as /dev/zero never ends. fstat on the open descriptor, not stat before open, so that the
+ * file checked is the file read. Returns 0 with *FD (the caller closes it) and *ST, CP_EINVAL
+ * for a file of another type, or CP_EIO with errno set. */
+static int
+open_regular(const char *file, int *fd, struct stat *st)
+{
+    int flags;
+
+    *fd = open(file, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+    if (*fd < 0)
+        return CP_EIO;
+    if (fstat(*fd, st) != 0 || (flags = fcntl(*fd, F_GETFL)) < 0 ||
+        (S_ISREG(st->st_mode) && fcntl(*fd, F_SETFL, flags & ~O_NONBLOCK) != 0)) {
+        int saved = errno;
+        close(*fd);
+        errno = saved;
+        return CP_EIO;
+    }
+    if (!S_ISREG(st->st_mode)) {
+        close(*fd);
+        return CP_EINVAL;
+    }
+    return CP_OK;
+}
+
 static int
 parse_stream(struct parser *p, FILE *f)
 {
-    char *buf = NULL;
-    size_t cap = 0;
-    ssize_t n;
+    /* Room for CONFIG_LINE_MAX bytes, a CR and a line feed, and the NUL. */
+    char buf[CONFIG_LINE_MAX + 3];
+    size_t n = 0;
     int rc = CP_OK;
 
-    while (rc == CP_OK && (n = getline(&buf, &cap, f)) >= 0) {
-        p->line++;
+    while (rc == CP_OK && (rc = read_line(p, f, buf, &n)) == CP_OK && n != SIZE_MAX) {
         while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
             buf[--n] = '\0';
-        if ((size_t)n != strlen(buf)) {
+        if (n != strlen(buf)) {
             rc = fail(p, p->line, "NUL byte in line");
             break;
         }
@@ -184,13 +224,38 @@ parse_stream(struct parser *p, FILE *f)
             s += 3;
         rc = parse_line(p, s);
     }
-    if (rc == CP_OK && ferror(f))
-        rc = fail(p, 0, "read error (%s)", strerror(errno));
     /* The last lines read may have held an inline secret. */
-    if (buf != NULL)
-        explicit_bzero(buf, cap);
-    free(buf);
+    explicit_bzero(buf, sizeof(buf));
     return rc;
+}
+
+/* Reads the next line, its line feed included, into BUF (CONFIG_LINE_MAX + 3 bytes) and counts
+ * it. *LEN is its length, SIZE_MAX at the end of the file. A line longer than CONFIG_LINE_MAX
+ * bytes (its CR LF or LF aside) is an error, found without reading the rest of it. */
+static int
+read_line(struct parser *p, FILE *f, char *buf, size_t *len)
+{
+    size_t n = 0;
+    int c;
+
+    while ((c = getc(f)) != EOF) {
+        /* One CR past the limit may still be the CR of a CR LF. */
+        if (c != '\n' && n >= CONFIG_LINE_MAX && !(c == '\r' && n == CONFIG_LINE_MAX))
+            return fail(p, p->line + 1, "line longer than %d bytes", CONFIG_LINE_MAX);
+        buf[n++] = (char)c;
+        if (c == '\n')
+            break;
+    }
+    if (ferror(f))
+        return fail(p, 0, "read error (%s)", strerror(errno));
+    buf[n] = '\0';
+    if (n == 0) {
+        *len = SIZE_MAX;
+        return CP_OK;
+    }
+    p->line++;
+    *len = n;
+    return CP_OK;
 }
 
 static int
@@ -505,17 +570,17 @@ check_rules(struct parser *p)
                     "[notifications] listen_cert and listen_key go together");
     }
     if (c->secret_file != NULL) {
-        rc = read_secret_file(p, "secret_file", c->secret_file, &c->secret);
+        rc = read_secret_file(p, "component", "secret_file", c->secret_file, &c->secret);
         if (rc != CP_OK)
             return rc;
     }
     if (c->password_file != NULL) {
-        rc = read_secret_file(p, "password_file", c->password_file, &c->password);
+        rc = read_secret_file(p, "exchange", "password_file", c->password_file, &c->password);
         if (rc != CP_OK)
             return rc;
     }
     if (c->token_file != NULL) {
-        int fd = open_private_file(p, "token_file", c->token_file);
+        int fd = open_private_file(p, "exchange", "token_file", c->token_file);
         if (fd < 0)
             return fd;
         close(fd);
@@ -523,26 +588,27 @@ check_rules(struct parser *p)
     return CP_OK;
 }
 
-/* Opens FILE for reading after checking that it is a regular file no group or other user can
- * read. Returns the descriptor (the caller closes it) or a negative cp_err. */
+/* Opens FILE, named by KEY of SECTION, for reading after checking that it is a regular file no
+ * group or other user can read. Errors point at the line that set KEY. Returns the descriptor
+ * (the caller closes it) or a negative cp_err. */
 static int
-open_private_file(struct parser *p, const char *key, const char *file)
+open_private_file(struct parser *p, const char *section, const char *key, const char *file)
 {
+    int line = p->seen[find_key(section, key)];
     struct stat st;
-    int fd = open(file, O_RDONLY | O_CLOEXEC);
+    int fd, rc = open_regular(file, &fd, &st);
 
-    if (fd < 0) {
-        fail(p, 0, "%s %s: cannot open (%s)", key, file, strerror(errno));
+    if (rc == CP_EINVAL) {
+        fail(p, line, "%s %s: not a regular file", key, file);
         return CP_EIO;
     }
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        close(fd);
-        fail(p, 0, "%s %s: not a regular file", key, file);
+    if (rc != CP_OK) {
+        fail(p, line, "%s %s: cannot open (%s)", key, file, strerror(errno));
         return CP_EIO;
     }
     if ((st.st_mode & (S_IRGRP | S_IROTH)) != 0) {
         close(fd);
-        fail(p, 0, "%s %s: readable by group or others (mode %04o); chmod 600 it", key, file,
+        fail(p, line, "%s %s: readable by group or others (mode %04o); chmod 600 it", key, file,
              (unsigned)(st.st_mode & 07777));
         return CP_EPERM;
     }
@@ -552,19 +618,21 @@ open_private_file(struct parser *p, const char *key, const char *file)
 /* Reads the secret in FILE (trailing line breaks removed) into *OUT, which the configuration
  * owns from then on. */
 static int
-read_secret_file(struct parser *p, const char *key, const char *file, char **out)
+read_secret_file(struct parser *p, const char *section, const char *key, const char *file,
+                 char **out)
 {
+    int line = p->seen[find_key(section, key)];
     char *buf;
     size_t len = 0;
     ssize_t n;
-    int fd = open_private_file(p, key, file);
+    int fd = open_private_file(p, section, key, file);
 
     if (fd < 0)
         return fd;
     buf = malloc(SECRET_FILE_MAX + 1);
     if (buf == NULL) {
         close(fd);
-        fail(p, 0, "out of memory");
+        fail(p, line, "out of memory");
         return CP_ENOMEM;
     }
     while (len <= SECRET_FILE_MAX && (n = read(fd, buf + len, SECRET_FILE_MAX + 1 - len)) != 0) {
@@ -573,7 +641,7 @@ read_secret_file(struct parser *p, const char *key, const char *file, char **out
         if (n < 0) {
             close(fd);
             free_secret(buf);
-            fail(p, 0, "%s %s: read error (%s)", key, file, strerror(errno));
+            fail(p, line, "%s %s: read error (%s)", key, file, strerror(errno));
             return CP_EIO;
         }
         len += (size_t)n;
@@ -592,7 +660,7 @@ read_secret_file(struct parser *p, const char *key, const char *file, char **out
     if (why != NULL) {
         explicit_bzero(buf, SECRET_FILE_MAX + 1);
         free(buf);
-        fail(p, 0, "%s %s: %s", key, file, why);
+        fail(p, line, "%s %s: %s", key, file, why);
         return CP_EINVAL;
     }
     free_secret(*out);
@@ -764,6 +832,28 @@ print_value(FILE *out, const char *v)
     fprintf(out, quote ? " \"%s\"" : " %s", v);
 }
 
+/* Prints L's items joined by ", " as one value, quoted when needed: an item starting with '#'
+ * or ';' would otherwise start a comment after the ", " (fuzz_config found "domains = a, ;b"
+ * reading back as "a,", issue 12). */
+static void
+print_list(FILE *out, const struct cp_strlist *l)
+{
+    char *joined = NULL;
+    size_t len = 0;
+    FILE *m;
+
+    if (l->n == 0)
+        return;
+    m = open_memstream(&joined, &len);
+    for (size_t i = 0; m != NULL && i < l->n; i++)
+        fprintf(m, "%s%s", i ? ", " : "", l->items[i]);
+    if (m != NULL && fclose(m) == 0)
+        print_value(out, joined);
+    else
+        fputs(" (out of memory)", out);
+    free(joined);
+}
+
 void
 cp_config_print(const struct cp_config *cfg, FILE *out)
 {
@@ -793,12 +883,9 @@ cp_config_print(const struct cp_config *cfg, FILE *out)
         case CP_KEY_ENUM:
             fprintf(out, " %s", key->words[*(int *)field(cfg, key)]);
             break;
-        case CP_KEY_LIST: {
-            const struct cp_strlist *l = field(cfg, key);
-            for (size_t i = 0; i < l->n; i++)
-                fprintf(out, "%s%s", i ? ", " : " ", l->items[i]);
+        case CP_KEY_LIST:
+            print_list(out, field(cfg, key));
             break;
-        }
         }
         fputc('\n', out);
     }

@@ -22,6 +22,8 @@ _Static_assert(sizeof(enum cp_tentative) == sizeof(int), "enum size");
 _Static_assert(sizeof(enum cp_weak_certs) == sizeof(int), "enum size");
 _Static_assert(sizeof(enum cp_log_level) == sizeof(int), "enum size");
 
+static int put_normalised(char *value, const char *norm, const char *what, char *why,
+                          size_t whylen);
 static int check_domain(char *value, char *why, size_t whylen);
 static int check_admin(char *value, char *why, size_t whylen);
 static int check_host(char *value, char *why, size_t whylen);
@@ -346,7 +348,21 @@ has_space(const char *s)
     return false;
 }
 
-/* A domain-only JID, lower-cased in place. */
+/* Replaces VALUE with NORM, its normalised form (jid.c). Normalisation may lengthen a string
+ * (U+00DF folds to "ss") but VALUE can only be rewritten in place: such a value is refused with
+ * the form to write instead, which an operator fixes once. */
+static int
+put_normalised(char *value, const char *norm, const char *what, char *why, size_t whylen)
+{
+    if (strlen(norm) > strlen(value)) {
+        snprintf(why, whylen, "'%s' is %s '%s' once normalised: write that", value, what, norm);
+        return CP_EINVAL;
+    }
+    strcpy(value, norm);
+    return CP_OK;
+}
+
+/* A domain-only JID, nameprepped in place. */
 static int
 check_domain(char *value, char *why, size_t whylen)
 {
@@ -357,11 +373,11 @@ check_domain(char *value, char *why, size_t whylen)
         snprintf(why, whylen, "'%s' is not a domain", value);
         return CP_EINVAL;
     }
-    strcpy(value, bare);
-    return CP_OK;
+    return put_normalised(value, bare, "the domain", why, whylen);
 }
 
-/* A bare JID user@domain without a resource, its domain lower-cased in place. */
+/* A bare JID user@domain without a resource, normalised in place (nodeprep, nameprep) so that
+ * it compares equal to the JIDs the server sends. */
 static int
 check_admin(char *value, char *why, size_t whylen)
 {
@@ -372,8 +388,7 @@ check_admin(char *value, char *why, size_t whylen)
         snprintf(why, whylen, "'%s' is not a bare JID user@domain", value);
         return CP_EINVAL;
     }
-    strcpy(value, bare);
-    return CP_OK;
+    return put_normalised(value, bare, "the JID", why, whylen);
 }
 
 static int

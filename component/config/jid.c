@@ -1,38 +1,45 @@
-/* JID helpers (jid.h): bare JIDs, XEP-0106 escaping and calendar JIDs.
+/* JID helpers (jid.h): normalised JIDs, XEP-0106 escaping and calendar JIDs.
  *
- * Validation is deliberately modest: it refuses what RFC 7622 forbids in ASCII (the eight
- * characters disallowed in localparts, spaces and control characters, empty or over-long parts)
- * and passes UTF-8 through unchanged; the XMPP server does full PRECIS enforcement. */
+ * Every JID that enters the daemon goes through normalise(): the localpart through nodeprep and
+ * the domain through nameprep (RFC 3920 appendix A and RFC 3491, libidn's profiles), which is
+ * what Prosody and ejabberd apply, so that "Carol@LOCALHOST" and the "carol@localhost" the server
+ * sends are one user. On top of the profiles it refuses what RFC 7622 forbids in ASCII (the eight
+ * characters disallowed in localparts, spaces and control characters, empty or over-long parts).
+ * A resourcepart is copied as given: it only names a client and is never stored. */
 #include "jid.h"
 
 #include <stdbool.h>
 #include <string.h>
 #include <strings.h>
+#include <stringprep.h>
 
 #include "error.h"
 
 /* The ten characters XEP-0106 escapes, each as "\xx" with lower-case hex digits. */
 static const char escapable[] = " \"&'/:<>@\\";
 
+/* A JID split and normalised: copies of localpart and domain, the resource borrowed. */
 struct jid_parts {
-    const char *local; /* NULL for a domain-only JID */
-    size_t local_len;
-    const char *domain;
-    size_t domain_len;
+    bool has_local; /* false for a domain-only JID */
+    char local[CP_JID_PART_MAX + 1];
+    char domain[CP_JID_PART_MAX + 1];
+    const char *resource; /* into the input, NULL when absent */
+    size_t resource_len;
 };
 
-static int parse_jid(const char *jid, bool allow_resource, struct jid_parts *p);
+static int normalise(const char *jid, bool allow_resource, struct jid_parts *p);
+static int prep_part(const char *s, size_t n, bool domain, char *out);
 static bool local_ok(const char *s, size_t n);
 static bool domain_ok(const char *s, size_t n);
 static int put(char *out, size_t outlen, size_t *pos, const char *s, size_t n);
-static int put_domain(char *out, size_t outlen, size_t *pos, const char *s, size_t n);
+static int put_bare(char *out, size_t outlen, size_t *pos, const struct jid_parts *p);
 static int escape_value(const char *s);
 static int hexval(char c);
 
-/* Splits JID into its parts without copying. A trailing dot of the domain is dropped
- * (RFC 7622 3.2). Returns 0 or CP_EINVAL. */
+/* Splits JID and normalises its parts into P. Returns 0 or CP_EINVAL (malformed, refused by
+ * the profiles, or a part longer than CP_JID_PART_MAX once normalised). */
 static int
-parse_jid(const char *jid, bool allow_resource, struct jid_parts *p)
+normalise(const char *jid, bool allow_resource, struct jid_parts *p)
 {
     if (jid == NULL || *jid == '\0')
         return CP_EINVAL;
@@ -41,23 +48,56 @@ parse_jid(const char *jid, bool allow_resource, struct jid_parts *p)
         return CP_EINVAL;
     size_t bare_len = slash ? (size_t)(slash - jid) : strlen(jid);
     const char *at = memchr(jid, '@', bare_len);
+    const char *domain = at ? at + 1 : jid;
+    size_t domain_len = bare_len - (size_t)(domain - jid);
 
-    if (at != NULL) {
-        p->local = jid;
-        p->local_len = (size_t)(at - jid);
-        p->domain = at + 1;
-        p->domain_len = bare_len - p->local_len - 1;
-        if (!local_ok(p->local, p->local_len))
-            return CP_EINVAL;
-    } else {
-        p->local = NULL;
-        p->local_len = 0;
-        p->domain = jid;
-        p->domain_len = bare_len;
+    p->has_local = at != NULL;
+    p->resource = slash ? slash + 1 : NULL;
+    p->resource_len = slash ? strlen(slash + 1) : 0;
+    if (p->has_local && prep_part(jid, (size_t)(at - jid), false, p->local) != CP_OK)
+        return CP_EINVAL;
+    if (prep_part(domain, domain_len, true, p->domain) != CP_OK)
+        return CP_EINVAL;
+    return CP_OK;
+}
+
+/* Runs nodeprep (or, for DOMAIN, nameprep) over the N bytes at S into OUT, which holds
+ * CP_JID_PART_MAX + 1 bytes, and checks the result: the profiles map and fold before they
+ * prohibit, so only the output says whether the part is acceptable. A domain's trailing dot is
+ * dropped (RFC 7622 3.2) after nameprep, which may produce one from a full-width stop. */
+static int
+prep_part(const char *s, size_t n, bool domain, char *out)
+{
+    int rc;
+
+    bool ascii = true;
+
+    if (n == 0 || n > CP_JID_PART_MAX)
+        return CP_EINVAL;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        ascii = ascii && c < 0x80;
+        out[i] = (char)(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
     }
-    if (p->domain_len > 1 && p->domain[p->domain_len - 1] == '.')
-        p->domain_len--;
-    return domain_ok(p->domain, p->domain_len) ? CP_OK : CP_EINVAL;
+    out[n] = '\0';
+    /* For ASCII both profiles only fold case (no ASCII character maps to nothing, NFKC leaves
+     * ASCII alone, and nodeprep's ASCII prohibitions are local_ok's): the libidn call, a table
+     * search per character and half the cost of a stanza's JIDs, is for the rest. fuzz_jid
+     * checks the shortcut against libidn. The profiles refuse an output longer than the
+     * buffer: no part outgrows RFC 7622. */
+    if (!ascii) {
+        memcpy(out, s, n);
+        rc = domain ? stringprep_nameprep(out, CP_JID_PART_MAX + 1)
+                    : stringprep_xmpp_nodeprep(out, CP_JID_PART_MAX + 1);
+        if (rc != STRINGPREP_OK)
+            return CP_EINVAL;
+    }
+    n = strlen(out);
+    if (!domain)
+        return local_ok(out, n) ? CP_OK : CP_EINVAL;
+    if (n > 1 && out[n - 1] == '.')
+        out[--n] = '\0';
+    return domain_ok(out, n) ? CP_OK : CP_EINVAL;
 }
 
 static bool
@@ -106,18 +146,14 @@ put(char *out, size_t outlen, size_t *pos, const char *s, size_t n)
     return CP_OK;
 }
 
-/* Like put(), lower-casing ASCII letters. */
+/* Appends "local@domain" (or "domain") of P. */
 static int
-put_domain(char *out, size_t outlen, size_t *pos, const char *s, size_t n)
+put_bare(char *out, size_t outlen, size_t *pos, const struct jid_parts *p)
 {
-    size_t start = *pos;
-    int rc = put(out, outlen, pos, s, n);
-
-    for (size_t i = start; rc == CP_OK && i < *pos; i++) {
-        if (out[i] >= 'A' && out[i] <= 'Z')
-            out[i] = (char)(out[i] - 'A' + 'a');
-    }
-    return rc;
+    if (p->has_local && (put(out, outlen, pos, p->local, strlen(p->local)) != CP_OK ||
+                         put(out, outlen, pos, "@", 1) != CP_OK))
+        return CP_EINVAL;
+    return put(out, outlen, pos, p->domain, strlen(p->domain));
 }
 
 int
@@ -126,12 +162,24 @@ cp_jid_bare(const char *jid, char *out, size_t outlen)
     struct jid_parts p;
     size_t pos = 0;
 
-    if (parse_jid(jid, true, &p) != CP_OK)
+    if (normalise(jid, true, &p) != CP_OK)
         return CP_EINVAL;
-    if (p.local != NULL && (put(out, outlen, &pos, p.local, p.local_len) != CP_OK ||
-                            put(out, outlen, &pos, "@", 1) != CP_OK))
+    return put_bare(out, outlen, &pos, &p);
+}
+
+int
+cp_jid_full(const char *jid, char *out, size_t outlen)
+{
+    struct jid_parts p;
+    size_t pos = 0;
+
+    if (normalise(jid, true, &p) != CP_OK || put_bare(out, outlen, &pos, &p) != CP_OK)
         return CP_EINVAL;
-    return put_domain(out, outlen, &pos, p.domain, p.domain_len);
+    if (p.resource == NULL)
+        return CP_OK;
+    if (p.resource_len > CP_JID_PART_MAX || put(out, outlen, &pos, "/", 1) != CP_OK)
+        return CP_EINVAL;
+    return put(out, outlen, &pos, p.resource, p.resource_len);
 }
 
 int
@@ -140,11 +188,11 @@ cp_jid_split(const char *bare, char *local, size_t locallen, char *domain, size_
     struct jid_parts p;
     size_t lpos = 0, dpos = 0;
 
-    if (parse_jid(bare, false, &p) != CP_OK || p.local == NULL)
+    if (normalise(bare, false, &p) != CP_OK || !p.has_local)
         return CP_EINVAL;
-    if (put(local, locallen, &lpos, p.local, p.local_len) != CP_OK)
+    if (put(local, locallen, &lpos, p.local, strlen(p.local)) != CP_OK)
         return CP_EINVAL;
-    return put_domain(domain, domainlen, &dpos, p.domain, p.domain_len);
+    return put(domain, domainlen, &dpos, p.domain, strlen(p.domain));
 }
 
 /* The character that the escape sequence at S ("\xx") stands for, or -1 when S does not start
@@ -231,34 +279,35 @@ int
 cp_jid_calendar(const char *user_bare, const char *primary_domain, const char *component, char *out,
                 size_t outlen)
 {
-    char local[CP_JID_PART_MAX + 1], domain[CP_JID_PART_MAX + 1], bare[CP_JID_BARE_MAX];
-    char esc[CP_JID_PART_MAX + 1], comp[CP_JID_PART_MAX + 1];
-    struct jid_parts cp;
-    size_t pos = 0, cpos = 0;
+    char bare[CP_JID_BARE_MAX], esc[CP_JID_PART_MAX + 1], check[CP_JID_BARE_MAX];
+    struct jid_parts user, comp;
+    size_t pos = 0;
 
     if (primary_domain == NULL || component == NULL ||
-        cp_jid_split(user_bare, local, sizeof(local), domain, sizeof(domain)) != CP_OK)
-        return CP_EINVAL;
-    if (parse_jid(component, false, &cp) != CP_OK || cp.local != NULL ||
-        put_domain(comp, sizeof(comp), &cpos, cp.domain, cp.domain_len) != CP_OK)
+        normalise(user_bare, false, &user) != CP_OK || !user.has_local ||
+        normalise(component, false, &comp) != CP_OK || comp.has_local)
         return CP_EINVAL;
     /* The primary domain's localpart is escaped too (a no-op for ordinary names) so that a
      * localpart which itself looks like an escape sequence maps back to the same user. */
-    if (strcasecmp(domain, primary_domain) == 0) {
-        if (cp_jid_escape(local, esc, sizeof(esc)) != CP_OK)
+    if (strcasecmp(user.domain, primary_domain) == 0) {
+        if (cp_jid_escape(user.local, esc, sizeof(esc)) != CP_OK)
             return CP_EINVAL;
     } else {
         size_t bpos = 0;
-        if (put(bare, sizeof(bare), &bpos, local, strlen(local)) != CP_OK ||
-            put(bare, sizeof(bare), &bpos, "@", 1) != CP_OK ||
-            put(bare, sizeof(bare), &bpos, domain, strlen(domain)) != CP_OK ||
+        if (put_bare(bare, sizeof(bare), &bpos, &user) != CP_OK ||
             cp_jid_escape(bare, esc, sizeof(esc)) != CP_OK)
             return CP_EINVAL;
     }
     if (put(out, outlen, &pos, esc, strlen(esc)) != CP_OK ||
-        put(out, outlen, &pos, "@", 1) != CP_OK)
+        put(out, outlen, &pos, "@", 1) != CP_OK ||
+        put(out, outlen, &pos, comp.domain, strlen(comp.domain)) != CP_OK)
         return CP_EINVAL;
-    return put(out, outlen, &pos, comp, strlen(comp));
+    /* The server normalises the calendar JID again before routing to it, and one that changed
+     * would never reach us: nodeprep's bidi rule refuses, for example, a right-to-left domain
+     * escaped behind a left-to-right localpart. */
+    if (cp_jid_bare(out, check, sizeof(check)) != CP_OK || strcmp(check, out) != 0)
+        return CP_EINVAL;
+    return CP_OK;
 }
 
 int
@@ -289,21 +338,19 @@ cp_jid_user_from_calendar(const char *cal, const char *primary_domain, const cha
 int
 cp_jid_default_mailbox(const char *user_bare, const char *mailbox_domain, char *out, size_t outlen)
 {
-    char local[CP_JID_PART_MAX + 1], domain[CP_JID_PART_MAX + 1];
+    struct jid_parts user, md;
+    const char *domain;
     size_t pos = 0;
 
-    if (cp_jid_split(user_bare, local, sizeof(local), domain, sizeof(domain)) != CP_OK)
+    if (normalise(user_bare, false, &user) != CP_OK || !user.has_local)
         return CP_EINVAL;
+    domain = user.domain;
     if (mailbox_domain != NULL && *mailbox_domain != '\0') {
-        struct jid_parts md;
-        if (parse_jid(mailbox_domain, false, &md) != CP_OK || md.local != NULL)
+        if (normalise(mailbox_domain, false, &md) != CP_OK || md.has_local)
             return CP_EINVAL;
-        if (put(out, outlen, &pos, local, strlen(local)) != CP_OK ||
-            put(out, outlen, &pos, "@", 1) != CP_OK)
-            return CP_EINVAL;
-        return put_domain(out, outlen, &pos, md.domain, md.domain_len);
+        domain = md.domain;
     }
-    if (put(out, outlen, &pos, local, strlen(local)) != CP_OK ||
+    if (put(out, outlen, &pos, user.local, strlen(user.local)) != CP_OK ||
         put(out, outlen, &pos, "@", 1) != CP_OK)
         return CP_EINVAL;
     return put(out, outlen, &pos, domain, strlen(domain));

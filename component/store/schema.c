@@ -27,6 +27,7 @@ const struct cp_store_migration cp_store_migrations[] = {
         "  created INTEGER NOT NULL,"
         "  PRIMARY KEY (user_jid, subscriber)"
         ") WITHOUT ROWID;",
+        NULL,
     },
     {
         "Exchange subscription state",
@@ -37,11 +38,13 @@ const struct cp_store_migration cp_store_migrations[] = {
         "  watermark TEXT,"
         "  updated INTEGER NOT NULL"
         ") WITHOUT ROWID;",
+        NULL,
     },
     {
         "subscriptions by subscriber",
         /* Counting one subscriber's subscriptions (the per-subscriber cap) without a scan. */
         "CREATE INDEX subscribers_by_subscriber ON subscribers (subscriber);",
+        NULL,
     },
     {
         "kind of each Exchange subscription",
@@ -49,6 +52,14 @@ const struct cp_store_migration cp_store_migrations[] = {
          * engine must know how to drop the old one (rows before this step were push). */
         "ALTER TABLE ews_subscriptions ADD COLUMN kind TEXT NOT NULL DEFAULT 'push'"
         "  CHECK (kind IN ('push', 'streaming', 'pull'));",
+        NULL,
+    },
+    {
+        "normalised JIDs",
+        /* Rows stored before JIDs were normalised: "Carol@LOCALHOST" becomes carol@localhost,
+         * merged with that row when it exists (jid_migration.c). */
+        NULL,
+        cp_store_migrate_jids,
     },
 };
 

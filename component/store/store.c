@@ -158,14 +158,18 @@ store_migrate_step(struct cp_store *store, bool *done)
         *done = true;
         return cp_store_commit(store, NULL);
     }
-    if (rc == 0 &&
-        sqlite3_exec(store->db, cp_store_migrations[version].sql, NULL, NULL, NULL) != SQLITE_OK) {
+    const struct cp_store_migration *m = rc == 0 ? &cp_store_migrations[version] : NULL;
+    if (m != NULL && m->sql != NULL &&
+        sqlite3_exec(store->db, m->sql, NULL, NULL, NULL) != SQLITE_OK) {
         char what[160];
         snprintf(what, sizeof(what), "migration to schema version %d (%s) failed", version + 1,
-                 cp_store_migrations[version].what);
+                 m->what);
         cp_store_fail(store, NULL, what);
         rc = CP_EIO;
     }
+    if (rc == 0 && m->run != NULL && (rc = m->run(store)) != 0)
+        cp_log_error("store", "%s: migration to schema version %d (%s) failed", store->path,
+                     version + 1, m->what);
     if (rc == 0)
         rc = store_set_version(store, version + 1);
     if (rc == 0)

@@ -38,15 +38,19 @@ struct cp_store {
     sqlite3_stmt *stmts[CP_ST_COUNT];
 };
 
-/* One schema step: SQL run in the same transaction that sets user_version to its position
- * (1-based) in cp_store_migrations. */
+/* One schema step: SQL, then RUN (for a step SQL cannot express), in the same transaction that
+ * sets user_version to its position (1-based) in cp_store_migrations. Either may be NULL. */
 struct cp_store_migration {
     const char *what; /* logged when applied */
     const char *sql;
+    int (*run)(struct cp_store *store); /* 0 or a negative cp_err, the reason logged */
 };
 
 extern const struct cp_store_migration cp_store_migrations[];
 extern const int cp_store_migration_count;
+
+/* The step that normalises every stored JID, merging rows that become one (jid_migration.c). */
+int cp_store_migrate_jids(struct cp_store *store);
 
 /* Logs `store: SUBJECT: WHAT (sqlite's message)` at error level. */
 void cp_store_fail(struct cp_store *store, const char *subject, const char *what);

@@ -1,12 +1,15 @@
 /* calpresence-ews: reads a calendar, asks availability or watches notifications through the
  * configured Exchange servers, impersonation and trust store, for troubleshooting and for the
  * benchmarks (contract.md). It reads the daemon's configuration file and runs its own loop. */
+#include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "config/config.h"
 #include "ews_tool_int.h"
@@ -108,14 +111,22 @@ on_dump(void *ud, const char *direction, const char *what, const char *body, siz
     fputs("\n", stderr);
 }
 
-/* Keeps the token file's first line (trimmed) in dump_token; nothing when unreadable. */
+/* Keeps the token file's first line (trimmed) in dump_token; nothing when unreadable or not a
+ * regular file (the configuration refused that already; O_NONBLOCK so that a FIFO swapped in
+ * since cannot block the open). */
 static void
 read_token(const char *path)
 {
-    FILE *f = path != NULL ? fopen(path, "r") : NULL;
+    int fd = path != NULL ? open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC) : -1;
+    struct stat st;
+    FILE *f;
 
-    if (f == NULL)
+    if (fd < 0)
         return;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || (f = fdopen(fd, "r")) == NULL) {
+        close(fd);
+        return;
+    }
     if (fgets(dump_token, sizeof(dump_token), f) == NULL)
         dump_token[0] = '\0';
     dump_token[strcspn(dump_token, "\r\n \t")] = '\0';

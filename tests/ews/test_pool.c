@@ -263,6 +263,31 @@ Test(auth, token_file_reread_when_mtime_changes)
     ews_auth_clear(&a);
 }
 
+/* Issue 12: the token is re-read on the event loop; a FIFO put in its place blocked open() until
+ * a writer came. It is refused at once, and the previous token kept. */
+Test(auth, token_file_replaced_by_fifo_refused_at_once, .timeout = 10)
+{
+    char path[] = "/tmp/ews-token-XXXXXX";
+    int fd = mkstemp(path);
+    struct ews_config cfg = {.auth = EWS_AUTH_BEARER, .token_file = path};
+    struct ews_auth a;
+    char why[256];
+    bool changed;
+
+    cr_assert_geq(fd, 0);
+    close(fd);
+    write_file(path, "first-token\n", 1000000);
+    cr_assert_eq(ews_auth_init(&a, &cfg, why, sizeof(why)), 0, "%s", why);
+    cr_assert_eq(ews_auth_token_refresh(&a, &changed, why, sizeof(why)), 0, "%s", why);
+    cr_assert_eq(unlink(path), 0);
+    cr_assert_eq(mkfifo(path, 0600), 0);
+    cr_expect_eq(ews_auth_token_refresh(&a, &changed, why, sizeof(why)), EWS_E_INVAL);
+    cr_expect_not_null(strstr(why, "not a regular file"), "%s", why);
+    cr_expect_str_eq(a.token, "first-token");
+    unlink(path);
+    ews_auth_clear(&a);
+}
+
 Test(auth, config_errors)
 {
     struct ews_config cfg = {0};

@@ -1,6 +1,7 @@
 /* tests/fuzz/fuzz_config.c: the configuration file parser (component/config/config.c) on arbitrary
- * bytes. Each input becomes the content of one private temporary file (created once per
- * process with mode 0600, unlinked at exit) that cp_config_load reads. A loaded configuration
+ * bytes. Each input becomes the content of one private in-memory file (a memfd, created once per
+ * process, read through /proc/self/fd/N) that cp_config_load reads: with a file in /tmp each
+ * input paid a truncate and a write to disk, 85% of the run time (issue 12). A loaded configuration
  * must compare equal to itself, answer the admin and domain questions, and read back as
  * itself from what cp_config_print writes (secrets aside, which it hides); any crash, leak,
  * sanitizer report or broken promise is a bug. A secret_file/password_file/token_file key naming an
@@ -9,6 +10,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "config/config.h"
@@ -17,46 +20,41 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 /* The input's file, and the file its printed form is written to. */
-static char path[2][4096];
+static char path[2][64];
 static int fd[2] = {-1, -1};
 static FILE *devnull;
 
 static void
-remove_files(void)
+close_files(void)
 {
     for (int i = 0; i < 2; i++)
         if (fd[i] >= 0) {
             close(fd[i]);
-            unlink(path[i]);
             fd[i] = -1;
         }
 }
 
-/* The temporary files live in $TMPDIR (or /tmp) for the whole run; mkstemp creates them
- * 0600, which the parser's private-file checks would also accept. */
+/* A memfd is a regular file to fstat, as the parser requires; mode 0600 as its private-file
+ * checks would also accept. */
 static void
 setup(void)
 {
-    const char *tmp = getenv("TMPDIR");
-
-    if (tmp == NULL || tmp[0] == '\0')
-        tmp = "/tmp";
     for (int i = 0; i < 2; i++) {
-        snprintf(path[i], sizeof(path[i]), "%s/fuzz_config.XXXXXX", tmp);
-        fd[i] = mkstemp(path[i]);
-        if (fd[i] < 0) {
-            perror("fuzz_config: mkstemp");
+        fd[i] = memfd_create("fuzz_config", MFD_CLOEXEC);
+        if (fd[i] < 0 || fchmod(fd[i], 0600) != 0) {
+            perror("fuzz_config: memfd_create");
             abort();
         }
+        snprintf(path[i], sizeof(path[i]), "/proc/self/fd/%d", fd[i]);
     }
-    atexit(remove_files);
+    atexit(close_files);
     devnull = fopen("/dev/null", "w");
     if (devnull == NULL)
         abort();
     cp_log_set_stream(devnull);
 }
 
-/* Replaces the content of temporary file I with DATA. */
+/* Replaces the content of in-memory file I with DATA. */
 static void
 rewrite(int i, const void *data, size_t size)
 {

@@ -52,6 +52,7 @@ class AdhocTest(unittest.TestCase):
         cls.session = h.Session(cls.prosody)
         cls.alice = cls.session.client("alice")
         cls.admin = cls.session.client("admin")
+        cls.carol = cls.session.client("carol")
         cls.eve = cls.session.client("eve", h.OTHER_DOMAIN)
         cls.failed = False
 
@@ -222,6 +223,28 @@ class AdhocTest(unittest.TestCase):
         self.assertCompleted(self.two_stage(self.admin, "users-disable",
                                             {"users": ["bob@localhost", "nobody@localhost"]}),
                              "info", "Disabled 1 users (1 were not known)")
+
+    def test_admin_users_enable_mixed_case(self):
+        # Issue 12: the admin types "Carol@LOCALHOST"; Prosody sends carol's own commands from
+        # "carol@localhost". They are one user, so her status says enabled.
+        self.assertCompleted(self.two_stage(self.admin, "users-disable",
+                                            {"users": "carol@localhost"}))
+        self.assertIs(fields(self.cmd(self.carol, "status"))["enabled"], False)
+        self.assertCompleted(self.two_stage(self.admin, "users-enable",
+                                            {"users": "Carol@LOCALHOST"}),
+                             "info", "Enabled 1 users")
+        self.assertIs(fields(self.cmd(self.carol, "status"))["enabled"], True)
+        listed = self.two_stage(self.admin, "users-list", {"filter": "carol", "max": "10"})
+        self.assertEqual([i["jid"] for i in listed["command"]["form"]["items"]],
+                         ["carol@localhost"])
+        # Two spellings of one user in a batch: reported, nothing applied.
+        dup = self.two_stage(self.admin, "users-enable",
+                             {"users": ["Carol@LOCALHOST", "carol@localhost"]})
+        self.assertEqual(dup["command"]["status"], "executing")
+        t, text = note(dup)
+        self.assertEqual(t, "error")
+        self.assertIn("line 2: same user as line 1, carol@localhost (JIDs ignore case)", text)
+        self.cmd(self.admin, "users-enable", "cancel", sessionid=dup["command"]["sessionid"])
 
     def test_admin_users_enable_ten_thousand_lines(self):
         # One <value/> holding all lines: 10,000 values of their own would pass Prosody's

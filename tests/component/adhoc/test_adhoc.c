@@ -761,6 +761,50 @@ Test(adhoc, users_enable_bad_lines_apply_nothing)
     }
 }
 
+/* Issue 12: an admin's "Alice@EXAMPLE.COM" is the "alice@example.com" the server sends, so
+ * her own status says enabled, and users-disable in any case reaches the same row. */
+Test(adhoc, users_enable_mixed_case_is_the_user_the_server_sends)
+{
+    xmpp_stanza_t *r;
+
+    assert_completed_note(two_stage(ADMIN, "users-enable",
+                                    "<field var='users'><value>Alice@EXAMPLE.COM</value></field>"),
+                          "info", "Enabled 1 users");
+    assert_user(USER_BARE, true, NULL);
+    cr_assert_eq(cp_store_users_count(store, false), 1);
+    r = cmd(USER, "status", NULL, NULL, NULL);
+    cr_assert_str_eq(field_of(r, "enabled"), "1");
+    xmpp_stanza_release(r);
+    assert_completed_note(two_stage(ADMIN, "users-disable",
+                                    "<field var='users'><value>ALICE@example.com</value></field>"),
+                          "info", "Disabled 1 users (0 were not known)");
+    assert_user(USER_BARE, false, NULL);
+}
+
+/* Two spellings of one user in a batch are reported as such, and nothing is applied. */
+Test(adhoc, users_enable_reports_case_only_duplicates)
+{
+    xmpp_stanza_t *r = two_stage(ADMIN, "users-enable",
+                                 "<field var='users'>"
+                                 "<value>bob@example.com</value>"                    /* 1 */
+                                 "<value>carol@example.com</value>"                  /* 2 */
+                                 "<value>BOB@Example.com,b@corp.example.com</value>" /* 3 */
+                                 "<value>carol@example.com</value>"                  /* 4 */
+                                 "</field>");
+    const char *type, *note;
+
+    cr_assert_str_eq(status_of(r), "executing");
+    note = note_of(r, &type);
+    cr_assert_str_eq(type, "error");
+    cr_assert(strstr(note, "Nothing was applied: 2 bad lines") != NULL, "%s", note);
+    cr_assert(strstr(note, "line 3: same user as line 1, bob@example.com (JIDs ignore case) "
+                           "(BOB@Example.com)") != NULL,
+              "%s", note);
+    cr_assert(strstr(note, "line 4: repeats line 2 (carol@example.com)") != NULL, "%s", note);
+    cr_assert_eq(cp_store_users_count(store, false), 0);
+    xmpp_stanza_release(r);
+}
+
 Test(adhoc, users_enable_empty_submission)
 {
     xmpp_stanza_t *r = two_stage(ADMIN, "users-enable", "<field var='users'/>");

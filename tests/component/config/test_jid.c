@@ -1,5 +1,6 @@
-/* JID helpers: bare JIDs, XEP-0106 escaping of all ten characters (with the rule for '\'),
- * round trips, calendar JIDs per contract.md and the mailbox_domain rewrite. */
+/* JID helpers: normalisation (nodeprep/nameprep, as the XMPP servers do), bare JIDs, XEP-0106
+ * escaping of all ten characters (with the rule for '\'), round trips, calendar JIDs per
+ * contract.md and the mailbox_domain rewrite. */
 #include <criterion/criterion.h>
 #include <string.h>
 
@@ -9,12 +10,12 @@
 static const char *const primary = "example.com";
 static const char *const comp = "calendar.example.com";
 
-Test(jid, bare_strips_resource_and_lowercases_domain)
+Test(jid, bare_strips_resource_and_normalises)
 {
     char out[CP_JID_BARE_MAX];
 
     cr_assert_eq(cp_jid_bare("Alice@EXAMPLE.Com/phone/2", out, sizeof(out)), CP_OK);
-    cr_assert_str_eq(out, "Alice@example.com");
+    cr_assert_str_eq(out, "alice@example.com");
     cr_assert_eq(cp_jid_bare("Calendar.Example.COM", out, sizeof(out)), CP_OK);
     cr_assert_str_eq(out, "calendar.example.com");
     cr_assert_eq(cp_jid_bare("bob@example.com.", out, sizeof(out)), CP_OK);
@@ -46,6 +47,84 @@ Test(jid, bare_refuses_malformed)
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
         cr_expect_eq(cp_jid_bare(bad[i], out, sizeof(out)), CP_EINVAL, "accepted '%s'", bad[i]);
     cr_assert_eq(cp_jid_bare(NULL, out, sizeof(out)), CP_EINVAL);
+}
+
+/* Issue 12: "Carol@LOCALHOST" typed by an admin is the "carol@localhost" Prosody sends. */
+Test(jid, normalise_case_of_localpart_and_domain)
+{
+    char a[CP_JID_BARE_MAX], b[CP_JID_BARE_MAX];
+
+    cr_assert_eq(cp_jid_bare("Carol@LOCALHOST", a, sizeof(a)), CP_OK);
+    cr_assert_eq(cp_jid_bare("carol@localhost", b, sizeof(b)), CP_OK);
+    cr_assert_str_eq(a, "carol@localhost");
+    cr_assert_str_eq(a, b);
+    cr_assert_eq(cp_jid_bare("BOB@Example.COM.", a, sizeof(a)), CP_OK);
+    cr_assert_str_eq(a, "bob@example.com");
+    cr_assert_eq(cp_jid_bare("CALENDAR.Example.com", a, sizeof(a)), CP_OK);
+    cr_assert_str_eq(a, "calendar.example.com", "a domain-only JID is nameprepped");
+    cr_assert_eq(cp_jid_bare("x@[::1]", a, sizeof(a)), CP_OK);
+    cr_assert_str_eq(a, "x@[::1]");
+}
+
+/* Beyond ASCII: case folding, compatibility forms and mapped-to-nothing characters, the
+ * stringprep profiles' work rather than ours. */
+Test(jid, normalise_unicode_as_the_profiles_do)
+{
+    char out[CP_JID_BARE_MAX];
+
+    cr_assert_eq(cp_jid_bare("\xc3\x89lodie@Caf\xc3\x89.fr", out, sizeof(out)), CP_OK);
+    cr_assert_str_eq(out, "\xc3\xa9lodie@caf\xc3\xa9.fr", "\u00c9 folds to \u00e9 in both parts");
+    cr_assert_eq(cp_jid_bare("Stra\xc3\x9f"
+                             "e@x.org",
+                             out, sizeof(out)),
+                 CP_OK);
+    cr_assert_str_eq(out, "strasse@x.org", "\u00df folds to ss");
+    cr_assert_eq(cp_jid_bare("\xef\xbc\xa1lice@\xef\xbd\x85xample.com", out, sizeof(out)), CP_OK);
+    cr_assert_str_eq(out, "alice@example.com", "full-width letters are their ASCII forms");
+    cr_assert_eq(cp_jid_bare("ca\xc2\xadrol@x.org", out, sizeof(out)), CP_OK);
+    cr_assert_str_eq(out, "carol@x.org", "a soft hyphen maps to nothing");
+    cr_assert_eq(cp_jid_bare("a@example.com\xef\xbc\x8e", out, sizeof(out)), CP_OK);
+    cr_assert_str_eq(out, "a@example.com", "a full-width stop at the end is a trailing dot");
+}
+
+Test(jid, full_keeps_the_resourcepart_as_given)
+{
+    char out[CP_JID_FULL_MAX];
+    char resource[CP_JID_PART_MAX + 20];
+
+    cr_assert_eq(cp_jid_full("Carol@LOCALHOST/Phone Two/\xc3\x89", out, sizeof(out)), CP_OK);
+    cr_assert_str_eq(out, "carol@localhost/Phone Two/\xc3\x89");
+    cr_assert_eq(cp_jid_full("Carol@LOCALHOST", out, sizeof(out)), CP_OK);
+    cr_assert_str_eq(out, "carol@localhost");
+    cr_assert_eq(cp_jid_full("LOCALHOST/Res", out, sizeof(out)), CP_OK);
+    cr_assert_str_eq(out, "localhost/Res");
+    cr_assert_eq(cp_jid_full("a@b/", out, sizeof(out)), CP_EINVAL);
+    cr_assert_eq(cp_jid_full("a@b/Res", out, 6), CP_EINVAL, "OUT too small");
+    strcpy(resource, "a@b/");
+    memset(resource + 4, 'r', CP_JID_PART_MAX + 1);
+    resource[4 + CP_JID_PART_MAX + 1] = '\0';
+    cr_assert_eq(cp_jid_full(resource, out, sizeof(out)), CP_EINVAL, "resource over 1023 bytes");
+}
+
+Test(jid, normalise_refuses_what_the_profiles_refuse)
+{
+    char out[CP_JID_BARE_MAX];
+    const char *bad[] = {
+        "ab\xff@x.org",          /* invalid UTF-8 */
+        "a\xc3@x.org",           /* truncated UTF-8 sequence */
+        "a\xd7\xa9@x.org",       /* left-to-right and right-to-left text in one localpart */
+        "x@\xd7\xa9\xd7\x9c.il", /* the same in a domain */
+        "a\xef\xbc\xa0"
+        "b@x.org",        /* a full-width '@' becomes '@', prohibited in a localpart */
+        "\xc2\xad@x.org", /* a localpart that maps to nothing */
+        "a\xe2\x80\xa8"
+        "b@x.org", /* a line separator (prohibited) */
+        "alice@ex\xc2\xa0"
+        "ample.com", /* a non-ASCII space in a domain */
+    };
+
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        cr_expect_eq(cp_jid_bare(bad[i], out, sizeof(out)), CP_EINVAL, "accepted bad[%zu]", i);
 }
 
 Test(jid, bare_refuses_small_buffer_and_long_parts)
@@ -213,6 +292,38 @@ Test(jid, user_from_calendar_refuses_non_calendar_jids)
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
         cr_expect_eq(cp_jid_user_from_calendar(bad[i], primary, comp, out, sizeof(out)), CP_EINVAL,
                      "accepted '%s' as %s", bad[i], out);
+}
+
+/* Escapes survive normalisation: a calendar JID typed in upper case still names its user, and
+ * an upper-case "\2F", which nodeprep folds, is then a sequence (as for the server). */
+Test(jid, escapes_after_normalisation)
+{
+    char out[CP_JID_BARE_MAX];
+
+    cr_assert_eq(cp_jid_calendar("Alice@Other.ORG", primary, comp, out, sizeof(out)), CP_OK);
+    cr_assert_str_eq(out, "alice\\40other.org@calendar.example.com");
+    cr_assert_eq(cp_jid_user_from_calendar("ALICE\\40Other.Org@Calendar.Example.com/r", primary,
+                                           comp, out, sizeof(out)),
+                 CP_OK);
+    cr_assert_str_eq(out, "alice@other.org");
+    cr_assert_eq(
+        cp_jid_user_from_calendar("Carol@CALENDAR.example.com", primary, comp, out, sizeof(out)),
+        CP_OK);
+    cr_assert_str_eq(out, "carol@example.com");
+    cr_assert_eq(cp_jid_bare("a\\2Fb@x.org", out, sizeof(out)), CP_OK);
+    cr_assert_str_eq(out, "a\\2fb@x.org");
+}
+
+/* The escaped bare JID of a right-to-left user of another domain, behind its left-to-right
+ * domain, is one localpart that nodeprep refuses: the server could never route it to us. */
+Test(jid, calendar_refuses_a_jid_the_server_would_refuse)
+{
+    char out[CP_JID_BARE_MAX];
+
+    cr_assert_eq(cp_jid_bare("\xd7\xa9\xd7\x9c@other.org", out, sizeof(out)), CP_OK);
+    cr_assert_eq(cp_jid_calendar(out, primary, comp, out, sizeof(out)), CP_EINVAL);
+    cr_assert_eq(cp_jid_calendar("\xd7\xa9\xd7\x9c@example.com", primary, comp, out, sizeof(out)),
+                 CP_OK, "in the primary domain the localpart stands alone");
 }
 
 Test(jid, calendar_round_trip)

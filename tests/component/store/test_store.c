@@ -234,6 +234,106 @@ Test(store, migrates_from_version_1_keeping_rows)
     cp_store_close(store);
 }
 
+/* Version 3 (before JIDs were normalised, issue 12), frozen, holding what users-enable with
+ * mixed case and the subscriptions of those days could leave: three spellings of carol, of
+ * which "CAROL@localhost" was changed last; bob twice, the normalised row newer; a subscriber
+ * spelt in capitals; a subscription under each spelling of carol. */
+static const char v3_with_case_duplicates[] =
+    "CREATE TABLE users (jid TEXT PRIMARY KEY NOT NULL CHECK (length(jid) > 0),"
+    " mailbox TEXT CHECK (mailbox IS NULL OR length(mailbox) > 0),"
+    " enabled INTEGER NOT NULL DEFAULT 0 CHECK (enabled IN (0, 1)),"
+    " tentative INTEGER NOT NULL DEFAULT 0 CHECK (tentative IN (0, 1, 2)),"
+    " include_subject INTEGER NOT NULL DEFAULT 0 CHECK (include_subject IN (0, 1)),"
+    " created INTEGER NOT NULL, updated INTEGER NOT NULL) WITHOUT ROWID;"
+    "CREATE INDEX users_enabled ON users (jid) WHERE enabled = 1;"
+    "CREATE TABLE subscribers (user_jid TEXT NOT NULL CHECK (length(user_jid) > 0),"
+    " subscriber TEXT NOT NULL CHECK (length(subscriber) > 0), created INTEGER NOT NULL,"
+    " PRIMARY KEY (user_jid, subscriber)) WITHOUT ROWID;"
+    "CREATE TABLE ews_subscriptions ("
+    " user_jid TEXT PRIMARY KEY NOT NULL REFERENCES users (jid) ON DELETE CASCADE,"
+    " id TEXT NOT NULL CHECK (length(id) > 0), server TEXT NOT NULL CHECK (length(server) > 0),"
+    " watermark TEXT, updated INTEGER NOT NULL) WITHOUT ROWID;"
+    "CREATE INDEX subscribers_by_subscriber ON subscribers (subscriber);"
+    "INSERT INTO users VALUES ('carol@localhost', NULL, 0, 0, 0, 300, 400);"
+    "INSERT INTO users VALUES ('Carol@LOCALHOST', 'c.old@corp.example', 1, 1, 0, 100, 500);"
+    "INSERT INTO users VALUES ('CAROL@localhost', 'c.new@corp.example', 1, 2, 1, 200, 600);"
+    "INSERT INTO users VALUES ('Bob@Localhost', 'b.old@corp.example', 1, 0, 0, 50, 100);"
+    "INSERT INTO users VALUES ('bob@localhost', NULL, 0, 0, 0, 60, 900);"
+    "INSERT INTO users VALUES ('Dave@Localhost', NULL, 1, 0, 0, 70, 80);"
+    "INSERT INTO users VALUES ('alice@localhost', NULL, 1, 0, 0, 10, 20);"
+    "INSERT INTO subscribers VALUES ('carol@localhost', 'alice@localhost', 700);"
+    "INSERT INTO subscribers VALUES ('Carol@LOCALHOST', 'alice@localhost', 650);"
+    "INSERT INTO subscribers VALUES ('Carol@LOCALHOST', 'Bob@LOCALHOST', 660);"
+    "INSERT INTO subscribers VALUES ('alice@localhost', 'Dave@Localhost', 670);"
+    "INSERT INTO ews_subscriptions VALUES ('Carol@LOCALHOST', 'sub-c', 'https://cas1/EWS', NULL,"
+    " 500);"
+    "INSERT INTO ews_subscriptions VALUES ('Dave@Localhost', 'sub-d', 'https://cas1/EWS', 'w',"
+    " 80);"
+    "PRAGMA user_version = 3;";
+
+Test(store, migration_normalises_and_merges_case_duplicates)
+{
+    raw_exec(v3_with_case_duplicates);
+    struct cp_store *store = open_ok();
+    cr_assert_eq(cp_store_schema_version(store), cp_store_migration_count);
+
+    /* carol: three rows, one left, with the settings changed last and the first creation. */
+    cr_assert_eq(cp_store_users_count(store, false), 4, "carol, bob, dave, alice");
+    struct cp_user user;
+    cr_assert_eq(cp_store_user_get(store, "carol@localhost", &user), 0);
+    cr_expect_str_eq(user.mailbox, "c.new@corp.example");
+    cr_expect(user.enabled);
+    cr_expect_eq(user.tentative, CP_USER_TENTATIVE_BUSY);
+    cr_expect(user.include_subject);
+    cr_expect_eq(user.created, 100);
+    cr_expect_eq(user.updated, 600);
+    cp_user_clear(&user);
+    /* bob: the normalised row was changed last (disabled at 900): it wins. */
+    assert_user(store, "bob@localhost", false, NULL);
+    assert_user(store, "dave@localhost", true, NULL);
+    cr_expect_eq(cp_store_user_get(store, "Carol@LOCALHOST", &user), CP_ENOTFOUND);
+    cr_expect_eq(cp_store_user_get(store, "Bob@Localhost", &user), CP_ENOTFOUND);
+
+    /* Subscribers merged: alice once (the earlier time kept), bob normalised. */
+    cr_expect_eq(cp_store_subscribers_count(store, "carol@localhost"), 2);
+    cr_expect_eq(cp_store_subscribers_count(store, "Carol@LOCALHOST"), 0);
+    cr_expect_eq(cp_store_subscribers_count(store, "alice@localhost"), 1);
+    sqlite3 *db = NULL;
+    cr_assert_eq(sqlite3_open(path, &db), SQLITE_OK);
+    cr_expect_eq(raw_int(db, "SELECT created FROM subscribers WHERE user_jid = 'carol@localhost'"
+                             " AND subscriber = 'alice@localhost'"),
+                 650);
+    cr_expect_eq(raw_int(db, "SELECT count(*) FROM subscribers WHERE subscriber = "
+                             "'bob@localhost' OR subscriber = 'dave@localhost'"),
+                 2);
+    cr_expect_eq(raw_int(db, "SELECT count(*) FROM pragma_foreign_key_check"), 0);
+    sqlite3_close(db);
+
+    /* The Exchange subscriptions follow their users. */
+    struct cp_ews_sub got;
+    cr_assert_eq(cp_store_ews_sub_get(store, "carol@localhost", &got), 0);
+    cr_expect_str_eq(got.id, "sub-c");
+    cp_ews_sub_clear(&got);
+    cr_assert_eq(cp_store_ews_sub_get(store, "dave@localhost", &got), 0);
+    cr_expect_str_eq(got.id, "sub-d");
+    cp_ews_sub_clear(&got);
+
+    /* Each merge is said in the log. */
+    const char *log = logged();
+    cr_expect(strstr(log, "store: Carol@LOCALHOST: merged into carol@localhost, the same user "
+                          "once normalised (kept the settings of Carol@LOCALHOST, changed last)"),
+              "%s", log);
+    cr_expect(strstr(log, "store: CAROL@localhost: merged into carol@localhost, the same user "
+                          "once normalised (kept the settings of CAROL@localhost, changed last)"),
+              "%s", log);
+    cr_expect(strstr(log, "store: Bob@Localhost: merged into bob@localhost, the same user once "
+                          "normalised (kept the settings of bob@localhost, changed last)"),
+              "%s", log);
+    cr_expect(strstr(log, "store: Dave@Localhost: renamed to dave@localhost"), "%s", log);
+    cr_expect(strstr(log, "schema migrated to version 5 (normalised JIDs)"), "%s", log);
+    cp_store_close(store);
+}
+
 Test(store, failed_migration_changes_nothing)
 {
     /* A version-1 file where someone already created a table of version 2's name. */
