@@ -79,6 +79,7 @@ class Sink:
         self.count = 0
         self.track = True
         self.n = 0
+        self.nrecv = {}
         self.last = {}  # local part of the calendar JID -> (time, state)
         self.published = set()  # users seen with a state other than unavailable
         self.marks = []  # (target count, event) pairs
@@ -142,6 +143,9 @@ class Sink:
                     log("  sink: cannot parse %r" % part[-300:])
                     continue
                 user, state = f.group(1), st.group(1)
+                self.nrecv[user] = self.nrecv.get(user, 0) + 1
+                if os.environ.get("BENCH_DEBUG") and self.nrecv[user] == 2:
+                    log("  sink: second presence of %s: %r" % (user.decode(), part[-400:]))
                 self.last[user] = (now, state)
                 if state != b"unavailable" and user not in self.published:
                     self.published.add(user)
@@ -158,6 +162,9 @@ class Sink:
                     missing = sorted(set("user%05d" % i for i in range(1, self.n + 1))
                                      - set(u.decode() for u in self.published))
                     log("  never published: %s" % " ".join(missing[:20]))
+                    dup = sorted(u.decode() for u, k in self.nrecv.items() if k > 1)
+                    log("  %d users received more than one presence: %s"
+                        % (len(dup), " ".join(dup[:20])))
                 return False
             if time.time() > nxt:
                 log("  ... %s: %d presences so far, %d users published (%.0f s)"
@@ -484,13 +491,131 @@ def mode_edges(n, lead):
         sim.stop()
 
 
+def control_stream(sim):
+    """A control connection whose answers are read (and dropped) by a thread."""
+    s = socket.socket(socket.AF_UNIX)
+    s.connect(sim.control_path)
+    box = {"n": 0, "data": b""}
+
+    def drain():
+        while True:
+            chunk = s.recv(1 << 16)
+            if not chunk:
+                return
+            box["n"] += chunk.count(b"\n")
+
+    threading.Thread(target=drain, daemon=True).start()
+    return s, box
+
+
+def mode_latency(n, rate, seconds):
+    header("notification -> presence under %d changes/s" % rate, n)
+    work = tempfile.mkdtemp(prefix="bench-engine-")
+    sim = start_sim(n)
+    sink = Sink()
+    d = Daemon(work, sim, sink)
+    try:
+        d.make_schema()
+        d.enable(n, 1)
+        sink.n = n
+        d.start()
+        sink.wait(lambda: len(sink.published) >= n, 120, "fresh start")
+        log("all %d published %.0f s after start" % (len(sink.published), time.time() - d.t_start))
+        time.sleep(2)
+        r0, ops0 = sim_requests(sim)
+        cpu0 = cpu_s(d.proc.pid)
+        s, box = control_stream(sim)
+        total = rate * seconds
+        sent = {}
+        t0 = time.time()
+        step = 0.01
+        per = max(1, int(rate * step))
+        i = 0
+        while i < total:
+            due = t0 + (i // per) * step
+            while time.time() < due:
+                time.sleep(0.001)
+            lines = []
+            for _ in range(min(per, total - i)):
+                i += 1
+                lines.append('item add %s now +2h busy "L"' % mailbox(i))
+                sent[b"user%05d" % i] = time.time()
+            s.sendall(("\n".join(lines) + "\n").encode())
+        t_sent = time.time() - t0
+        done = lambda: all(sink.last.get(u, (0, b""))[1] == b"busy" for u in sent)
+        sink.wait(done, 120, "latency", every=15)
+        lat = sorted(sink.last[u][0] - t for u, t in sent.items()
+                     if sink.last.get(u, (0, b""))[1] == b"busy")
+        r1, ops1 = sim_requests(sim)
+        ops = {k: v - ops0.get(k, 0) for k, v in ops1.items() if v - ops0.get(k, 0)}
+        cpu = cpu_s(d.proc.pid) - cpu0
+        pct = lambda q: lat[min(len(lat) - 1, int(q * len(lat)))] * 1000
+        log("%d changes sent in %.1f s (%.0f/s); %d presences busy; notification -> presence "
+            "(control line sent -> presence at the sink, includes ews-sim's push and the "
+            "engine's 300 ms coalescing): p50 %.0f ms, p99 %.0f ms, max %.0f ms (load %s)"
+            % (total, t_sent, total / t_sent, len(lat), pct(0.5), pct(0.99), lat[-1] * 1000,
+               loadavg()))
+        log("  requests %s; daemon CPU %.1f s = %.0f us per change"
+            % (", ".join("%s %d" % kv for kv in sorted(ops.items())), cpu, cpu * 1e6 / total))
+        s.close()
+    finally:
+        d.stop()
+        sim.stop()
+
+
+def mode_steady(n, minutes, scale):
+    header("steady state, ews-sim --time-scale %d" % scale, n)
+    work = tempfile.mkdtemp(prefix="bench-engine-")
+    sim = start_sim(n, ["--time-scale", str(scale)])
+    sink = Sink()
+    d = Daemon(work, sim, sink)
+    try:
+        d.make_schema()
+        d.enable(n, 1)
+        sink.n = n
+        d.start()
+        sink.wait(lambda: len(sink.published) >= n, 120, "fresh start")
+        log("all %d published %.0f s after start" % (len(sink.published), time.time() - d.t_start))
+        time.sleep(5)
+        r0, ops0 = sim_requests(sim)
+        c0 = sim.counters()
+        cpu0 = cpu_s(d.proc.pid)
+        t0 = time.time()
+        time.sleep(minutes * 60)
+        dt = time.time() - t0
+        r1, ops1 = sim_requests(sim)
+        c1 = sim.counters()
+        ops = {k: v - ops0.get(k, 0) for k, v in ops1.items() if v - ops0.get(k, 0)}
+        cpu = cpu_s(d.proc.pid) - cpu0
+        req = r1 - r0
+        status = int(c1["push_sent"]) - int(c0["push_sent"])
+        per = req / n / (dt / 3600)
+        refresh = 1 / 100 / 24  # the daily refresh, 100 mailboxes per request (user.c)
+        log("steady state over %.0f s (%.0f min of Exchange time): %d EWS requests (%s), %d "
+            "push POSTs (status events) received; %.5f requests per user per hour measured, "
+            "+ %.5f for the daily refresh not in the window = %.5f (goal <= 0.1); daemon CPU "
+            "%.1f s = %.1f us per status event; VmRSS %.1f MiB (load %s)"
+            % (dt, dt * scale / 60, req, ", ".join("%s %d" % kv for kv in sorted(ops.items())),
+               status, per, refresh, per + refresh, cpu, cpu * 1e6 / max(status, 1),
+               proc_status(d.proc.pid, "VmRSS") / 1024, loadavg()))
+    finally:
+        d.stop()
+        sim.stop()
+
+
 def main():
     mode = sys.argv[1] if len(sys.argv) > 1 else "start"
     n = int(sys.argv[2]) if len(sys.argv) > 2 else 100000
     if mode == "start":
         mode_start(n)
     elif mode == "edges":
-        mode_edges(n, int(sys.argv[3]) if len(sys.argv) > 3 else 240)
+        mode_edges(n, int(sys.argv[3]) if len(sys.argv) > 3 else 150)
+    elif mode == "latency":
+        mode_latency(n, int(sys.argv[3]) if len(sys.argv) > 3 else 1000,
+                     int(sys.argv[4]) if len(sys.argv) > 4 else 20)
+    elif mode == "steady":
+        mode_steady(n, float(sys.argv[3]) if len(sys.argv) > 3 else 4,
+                    int(sys.argv[4]) if len(sys.argv) > 4 else 60)
     else:
         sys.exit("unknown mode " + mode)
 
