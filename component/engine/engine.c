@@ -25,9 +25,6 @@
 #define READ_BATCH_WAIT_MS 200
 #define STORE_FLUSH_MS 500
 #define SUMMARY_S 60
-/* The silence rule looks at least four times per status period, so a dead subscription is
- * noticed within a quarter period of 2 x status_frequency, not up to a minute after it. */
-#define SILENCE_CHECKS_PER_PERIOD 4
 
 /* tdestroy's node action: the users are freed from e->all, once each. */
 static void
@@ -146,11 +143,25 @@ eng_queue_read(struct cp_engine *e, struct cp_euser *u, bool detailed)
     if (u->queued)
         return;
     u->queued = true;
+    if (!detailed && e->read_q.n == 0)
+        e->read_q_since_ms = cp_sched_now_ms();
     q_push(detailed ? &e->detail_q : &e->read_q, u);
     if (detailed || e->read_q.n >= e->src->ops->max_batch)
         eng_pump(e);
     else
         schedule(e->pump_ev, READ_BATCH_WAIT_MS);
+}
+
+/* A free/busy batch goes out full, or once its oldest user waited READ_BATCH_WAIT_MS: while
+ * subscriptions complete one by one, sending whatever is queued would spend a
+ * GetUserAvailability call on a handful of mailboxes. Returns the wait left, 0 when ready. */
+static long
+batch_wait_ms(const struct cp_engine *e)
+{
+    if (e->read_q.n >= e->src->ops->max_batch)
+        return 0;
+    int64_t waited = cp_sched_now_ms() - e->read_q_since_ms;
+    return waited >= READ_BATCH_WAIT_MS ? 0 : (long)(READ_BATCH_WAIT_MS - waited);
 }
 
 /* Takes the next user of Q that still wants the work (a user disabled while queued is
@@ -234,7 +245,7 @@ on_pump(evutil_socket_t fd, short what, void *ud)
                 eng_queue_read(e, u, true);
                 stalled = true;
             }
-        } else if (e->read_q.n > 0) {
+        } else if (e->read_q.n > 0 && batch_wait_ms(e) == 0) {
             stalled = !start_batch(e);
         } else if ((u = next_live(&e->subscribe_q)) != NULL) {
             if (!start_subscribe(e, u)) {
@@ -247,6 +258,8 @@ on_pump(evutil_socket_t fd, short what, void *ud)
     }
     if (stalled) /* the source's queue is full: look again shortly */
         schedule(e->pump_ev, 100);
+    else if (e->read_q.n > 0)
+        schedule(e->pump_ev, batch_wait_ms(e));
 }
 
 /* ---- publication ---- */
@@ -387,6 +400,14 @@ on_timer(void *ud, struct cp_sched_entry *entry)
 }
 
 static void
+on_silence(void *ud, struct cp_sched_entry *entry)
+{
+    (void)ud;
+    struct cp_euser *u = (struct cp_euser *)((char *)entry - offsetof(struct cp_euser, silence));
+    eu_check_silence(u);
+}
+
+static void
 count_users(struct cp_engine *e)
 {
     e->st.users = e->st.published = e->st.failing = e->st.pending = 0;
@@ -433,29 +454,6 @@ log_summary(struct cp_engine *e)
                     sv[i].queued, sv[i].backoff_left_ms > 0 ? ", backing off" : "");
 }
 
-/* Seconds between two looks at the silence rule for the configuration in force: a minute, or
- * a quarter of the status period when that is shorter (status_frequency is reloadable). */
-static long
-silence_sweep_s(const struct cp_engine *e)
-{
-    long s = (long)e->cfg->status_frequency * 60 / SILENCE_CHECKS_PER_PERIOD;
-    return s < SUMMARY_S ? (s > 0 ? s : 1) : SUMMARY_S;
-}
-
-static void
-on_silence(evutil_socket_t fd, short what, void *ud)
-{
-    (void)fd;
-    (void)what;
-    struct cp_engine *e = ud;
-    time_t now = eng_now();
-    long silence = 2L * e->cfg->status_frequency * 60;
-    for (size_t i = 0; i < e->n_all; i++)
-        eu_check_silence(e->all[i], now, silence);
-    struct timeval next = {silence_sweep_s(e), 0};
-    evtimer_add(e->silence_ev, &next);
-}
-
 static void
 on_minute(evutil_socket_t fd, short what, void *ud)
 {
@@ -487,9 +485,9 @@ cp_engine_new(struct event_base *base, const struct cp_config *cfg, struct cp_st
     e->outbox_ev = evtimer_new(base, on_outbox, e);
     e->store_ev = evtimer_new(base, on_store_flush, e);
     e->minute_ev = event_new(base, -1, EV_PERSIST, on_minute, e);
-    e->silence_ev = evtimer_new(base, on_silence, e);
+    e->silences = cp_sched_new(base, on_silence, e);
     if (!e->ticks || !e->timers || !e->pump_ev || !e->outbox_ev || !e->store_ev || !e->minute_ev ||
-        !e->silence_ev) {
+        !e->silences) {
         snprintf(why, whylen, "out of memory");
         cp_engine_free(e);
         return CP_ENOMEM;
@@ -509,8 +507,6 @@ cp_engine_new(struct event_base *base, const struct cp_config *cfg, struct cp_st
     }
     struct timeval minute = {SUMMARY_S, 0};
     event_add(e->minute_ev, &minute);
-    struct timeval sweep = {silence_sweep_s(e), 0};
-    evtimer_add(e->silence_ev, &sweep);
     *out = e;
     return 0;
 }
@@ -533,6 +529,7 @@ cp_engine_free(struct cp_engine *e)
     free(e->dirty);
     cp_sched_free(e->ticks);
     cp_sched_free(e->timers);
+    cp_sched_free(e->silences);
     if (e->pump_ev)
         event_free(e->pump_ev);
     if (e->outbox_ev)
@@ -541,8 +538,6 @@ cp_engine_free(struct cp_engine *e)
         event_free(e->store_ev);
     if (e->minute_ev)
         event_free(e->minute_ev);
-    if (e->silence_ev)
-        event_free(e->silence_ev);
     free(e);
 }
 

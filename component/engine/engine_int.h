@@ -36,20 +36,21 @@ struct cp_euser {
     uint8_t timer_what; /* enum eu_timer */
     uint8_t tentative;  /* enum cp_user_tentative */
     bool include_subject;
-    bool in_outbox;              /* queued for publication */
-    bool queued;                 /* in the subscribe or read queue */
-    bool in_flight;              /* a subscribe or read of it runs */
-    bool read_wanted;            /* a notification came while a read ran: read again after it */
-    bool known;                  /* the calendar was read at least once */
-    bool store_dirty;            /* its subscription row must be written */
-    uint16_t failures;           /* consecutive failures, for the back-off */
-    struct cp_sched_entry tick;  /* the next transition (+ spread) */
-    struct cp_sched_entry timer; /* retries, coalescing, refresh */
-    char *sub_id;                /* owned; key of the engine's subscription map while SUB_ACTIVE */
-    char *sub_server;            /* owned */
-    char *sub_cursor;            /* owned, may be NULL */
-    const char *sub_kind;        /* static */
-    time_t last_heard;           /* last notification or status event (silence rule) */
+    bool in_outbox;                /* queued for publication */
+    bool queued;                   /* in the subscribe or read queue */
+    bool in_flight;                /* a subscribe or read of it runs */
+    bool read_wanted;              /* a notification came while a read ran: read again after it */
+    bool known;                    /* the calendar was read at least once */
+    bool store_dirty;              /* its subscription row must be written */
+    uint16_t failures;             /* consecutive failures, for the back-off */
+    struct cp_sched_entry tick;    /* the next transition (+ spread) */
+    struct cp_sched_entry timer;   /* retries, coalescing, refresh */
+    struct cp_sched_entry silence; /* push: 2 x status_frequency after last_heard */
+    char *sub_id;         /* owned; key of the engine's subscription map while SUB_ACTIVE */
+    char *sub_server;     /* owned */
+    char *sub_cursor;     /* owned, may be NULL */
+    const char *sub_kind; /* static */
+    time_t last_heard;    /* last notification or status event (silence rule) */
     time_t state_since;
     char *last_error;          /* owned, NULL when none */
     struct cp_interval *items; /* owned; subjects owned too (detailed reads only) */
@@ -84,12 +85,13 @@ struct cp_engine {
     struct eu_queue detail_q;    /* waiting for a detailed read (notifications first) */
     size_t in_flight;            /* source operations running */
     size_t max_in_flight;
-    struct event *pump_ev;    /* starts queued work */
-    struct event *outbox_ev;  /* publishes, paced */
-    struct event *store_ev;   /* writes subscription rows in one transaction */
-    struct event *minute_ev;  /* summary line */
-    struct event *silence_ev; /* silence rule, every silence_sweep_s() */
-    struct cp_euser **outbox; /* ring of users to publish */
+    struct event *pump_ev;     /* starts queued work */
+    struct event *outbox_ev;   /* publishes, paced */
+    struct event *store_ev;    /* writes subscription rows in one transaction */
+    struct event *minute_ev;   /* summary line */
+    struct cp_sched *silences; /* silence rule: one deadline per push subscription */
+    int64_t read_q_since_ms;   /* when the oldest user in read_q was queued */
+    struct cp_euser **outbox;  /* ring of users to publish */
     size_t ob_head, ob_n, ob_cap;
     struct cp_euser **dirty; /* users whose subscription row must be written */
     size_t n_dirty, cap_dirty;
@@ -118,7 +120,7 @@ void eu_resubscribe(struct cp_euser *u, const char *why);
 void eu_start_subscribe(struct cp_euser *u);
 void eu_fire_tick(struct cp_euser *u);
 void eu_fire_timer(struct cp_euser *u);
-void eu_check_silence(struct cp_euser *u, time_t now, long silence_s);
+void eu_check_silence(struct cp_euser *u);
 extern const struct cp_source_events eu_source_events;
 const char *eu_state_name(const struct cp_euser *u);
 

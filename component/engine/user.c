@@ -26,6 +26,8 @@ static const char *const state_names[] = {[EU_DISABLED] = "disabled",
                                           [EU_PUBLISHED] = "published",
                                           [EU_ERROR] = "error"};
 
+static void heard(struct cp_euser *u);
+
 static int64_t
 ms_at(time_t t)
 {
@@ -169,6 +171,7 @@ eu_fire_tick(struct cp_euser *u)
 static void
 sub_forget(struct cp_euser *u)
 {
+    cp_sched_cancel(u->e->silences, &u->silence);
     eng_sub_unindex(u->e, u);
     free(u->sub_id);
     free(u->sub_server);
@@ -259,7 +262,7 @@ on_subscribed(void *ud, void *user, const struct cp_source_sub *sub,
         return;
     }
     u->sub = SUB_ACTIVE;
-    u->last_heard = eng_now();
+    heard(u);
     e->st.subscribes++;
     eng_mark_store(e, u);
     cp_log_debug("engine", "%s: subscribed on %s (%s)", u->jid, u->sub_server, u->sub_kind);
@@ -383,7 +386,7 @@ on_changed(void *ud, void *user, const char *cursor)
 {
     (void)ud;
     struct cp_euser *u = user;
-    u->last_heard = eng_now();
+    heard(u);
     u->e->st.notifications++;
     cp_log_debug("engine", "%s: calendar changed (notification)", u->jid);
     store_cursor(u, cursor);
@@ -401,7 +404,7 @@ on_alive(void *ud, void *user, const char *cursor)
 {
     (void)ud;
     struct cp_euser *u = user;
-    u->last_heard = eng_now();
+    heard(u);
     store_cursor(u, cursor);
 }
 
@@ -475,17 +478,50 @@ eng_sub_unindex(struct cp_engine *e, struct cp_euser *u)
 
 /* ---- silence rule ---- */
 
-void
-eu_check_silence(struct cp_euser *u, time_t now, long silence_s)
+static long
+silence_s(const struct cp_euser *u)
 {
-    if (u->state == EU_DISABLED || u->sub != SUB_ACTIVE || u->in_flight || u->queued)
+    return 2L * u->e->cfg->status_frequency * 60;
+}
+
+static bool
+watched_for_silence(const struct cp_euser *u)
+{
+    /* Streams and polls notice a dead subscription themselves; push has only its status
+     * events to say it lives. */
+    return u->state != EU_DISABLED && u->sub == SUB_ACTIVE && u->sub_kind &&
+           strcmp(u->sub_kind, "push") == 0;
+}
+
+/* The subscription just spoke: its deadline moves to 2 x status_frequency from now. One timer
+ * a user rather than a sweep, so 100,000 users cost nothing while they are healthy and a
+ * silent one is caught at its own deadline. */
+static void
+heard(struct cp_euser *u)
+{
+    u->last_heard = eng_now();
+    if (!watched_for_silence(u))
         return;
-    if (!u->sub_kind || strcmp(u->sub_kind, "push") != 0)
-        return; /* streams and polls notice a dead subscription themselves */
-    if (now - u->last_heard < silence_s)
+    if (cp_sched_set(u->e->silences, &u->silence, ms_at(u->last_heard + silence_s(u))) != 0)
+        cp_log_warn("engine", "%s: out of memory arming the silence timer", u->jid);
+}
+
+void
+eu_check_silence(struct cp_euser *u)
+{
+    if (!watched_for_silence(u))
         return;
+    time_t now = eng_now();
+    long quiet = now - u->last_heard;
+    /* status_frequency may have been reloaded, and a running request settles things its own
+     * way: look again at the (new) deadline. */
+    if (quiet < silence_s(u) || u->in_flight || u->queued) {
+        time_t at = quiet < silence_s(u) ? u->last_heard + silence_s(u) : now + 5;
+        cp_sched_set(u->e->silences, &u->silence, ms_at(at));
+        return;
+    }
     char why[96];
-    snprintf(why, sizeof(why), "no notification for %ld min", (now - u->last_heard) / 60);
+    snprintf(why, sizeof(why), "no notification for %ld min %ld s", quiet / 60, quiet % 60);
     if (u->e->src)
         u->e->src->ops->reassign(u->e->src, u->mailbox);
     eu_resubscribe(u, why);
@@ -573,7 +609,7 @@ eu_enable(struct cp_euser *u, const struct cp_user *row, const struct cp_ews_sub
         if (u->sub_id && u->sub_server && eng_sub_index(e, u) == 0 &&
             e->src->ops->resume(e->src, u, u->mailbox, &s) == 0) {
             u->sub = SUB_ACTIVE;
-            u->last_heard = eng_now();
+            heard(u);
             set_state(u, EU_READING, "subscription kept");
             eng_queue_read(e, u, u->include_subject);
             return;
