@@ -26,6 +26,7 @@ enum cp_store_stmt_id {
     CP_ST_SUBS_COUNT,
     CP_ST_SUBS_COUNT_ALL,
     CP_ST_SUBS_OF,
+    CP_ST_SUBS_EACH,
     CP_ST_EWS_SET,
     CP_ST_EWS_GET,
     CP_ST_EWS_CLEAR,
