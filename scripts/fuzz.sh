@@ -25,7 +25,7 @@ while getopts n:t: opt; do
 done
 shift $((OPTIND - 1))
 
-build=build-fuzz
+build="build-fuzz"
 if [ ! -f "$build/build.ninja" ]; then
     CC=clang meson setup "$build" -Dfuzz=true -Db_sanitize=address,undefined -Db_lundef=false
 fi
