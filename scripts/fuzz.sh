@@ -39,7 +39,7 @@ targets=${*:-$(find "$fuzzdir" -maxdepth 1 -type f -perm -u+x -name "fuzz_*" -pr
 # The seeds of each target in the tree (libFuzzer only reads the directories after the first).
 seeds() {
     case $1 in
-    fuzz_ews_parse | fuzz_ews_stream | fuzz_listener) echo tests/ews/fixtures ;;
+    fuzz_ews_stream | fuzz_listener) echo tests/ews/fixtures ;;
     *) echo "tests/fuzz/corpus/${1#fuzz_}" ;;
     esac
 }

@@ -32,6 +32,7 @@ const size_t cp_adhoc_nnodes = sizeof(cp_adhoc_nodes) / sizeof(cp_adhoc_nodes[0]
 static const struct cp_adhoc_node *find_node(const char *name);
 static bool may_run(const struct cp_config *cfg, const char *bare, const struct cp_adhoc_node *n);
 static int requester(struct cp_adhoc_req *req, xmpp_stanza_t *iq);
+static xmpp_stanza_t *answer(struct cp_adhoc_req *req);
 static xmpp_stanza_t *dispatch(struct cp_adhoc_req *req, xmpp_stanza_t *command);
 static xmpp_stanza_t *continue_session(struct cp_adhoc_req *req, xmpp_stanza_t *command,
                                        const char *sessionid, const char *action);
@@ -112,19 +113,34 @@ requester(struct cp_adhoc_req *req, xmpp_stanza_t *iq)
     return cp_jid_bare(from, req->bare, sizeof(req->bare));
 }
 
-xmpp_stanza_t *
-cp_adhoc_handle(struct cp_adhoc *adhoc, xmpp_ctx_t *ctx, xmpp_stanza_t *iq, time_t now)
+char *
+cp_adhoc_handle(struct cp_adhoc *adhoc, xmpp_ctx_t *ctx, xmpp_stanza_t *iq, time_t now, size_t *len)
 {
     struct cp_adhoc_req req = {.adhoc = adhoc, .ctx = ctx, .iq = iq, .now = now};
-    xmpp_stanza_t *command = xmpp_stanza_get_child_by_name_and_ns(iq, "command", CP_ADHOC_NS);
-    const char *type = xmpp_stanza_get_type(iq);
+    xmpp_stanza_t *reply = answer(&req);
+    char *text = NULL;
 
-    req.cfg = adhoc->ops.config != NULL ? adhoc->ops.config(adhoc->ud) : NULL;
-    if (req.cfg == NULL)
-        return cp_adhoc_error(&req, "wait", "internal-server-error", NULL);
-    if (requester(&req, iq) != 0 || command == NULL || type == NULL || strcmp(type, "set") != 0)
-        return cp_adhoc_error(&req, "modify", "bad-request", NULL);
-    return dispatch(&req, command);
+    if (reply != NULL) {
+        text = cp_stanza_to_text_with(reply, &req.wide, len);
+        xmpp_stanza_release(reply);
+    }
+    cp_xml_free(&req.wide);
+    return text;
+}
+
+/* The reply to REQ's IQ, its wide part (if any) left in REQ->wide. */
+static xmpp_stanza_t *
+answer(struct cp_adhoc_req *req)
+{
+    xmpp_stanza_t *command = xmpp_stanza_get_child_by_name_and_ns(req->iq, "command", CP_ADHOC_NS);
+    const char *type = xmpp_stanza_get_type(req->iq);
+
+    req->cfg = req->adhoc->ops.config != NULL ? req->adhoc->ops.config(req->adhoc->ud) : NULL;
+    if (req->cfg == NULL)
+        return cp_adhoc_error(req, "wait", "internal-server-error", NULL);
+    if (requester(req, req->iq) != 0 || command == NULL || type == NULL || strcmp(type, "set") != 0)
+        return cp_adhoc_error(req, "modify", "bad-request", NULL);
+    return dispatch(req, command);
 }
 
 static xmpp_stanza_t *

@@ -71,10 +71,12 @@ struct cp_adhoc *cp_adhoc_new(struct cp_store *store, const struct cp_adhoc_ops 
 void cp_adhoc_free(struct cp_adhoc *adhoc);
 
 /* Answers an <iq type='set'><command xmlns=CP_ADHOC_NS/></iq> addressed to the component.
- * Returns the reply stanza (result or error); the caller sends and releases it. Never NULL
- * except on ENOMEM. */
-xmpp_stanza_t *cp_adhoc_handle(struct cp_adhoc *adhoc, xmpp_ctx_t *ctx, xmpp_stanza_t *iq,
-                               time_t now);
+ * Returns the reply (result or error) serialised, NUL-terminated, with its length in *LEN:
+ * malloc'd, the caller sends it (cp_xmpp_send_raw) and frees it. Never NULL except on ENOMEM.
+ * Text, not a stanza, because a wide reply (users-list, a refused users-enable shown back) is
+ * built as text: libstrophe would take time quadratic in its rows. */
+char *cp_adhoc_handle(struct cp_adhoc *adhoc, xmpp_ctx_t *ctx, xmpp_stanza_t *iq, time_t now,
+                      size_t *len);
 
 /* Answers disco#items for node CP_ADHOC_NS: the commands FROM may run (admin nodes only for
  * admins; nothing for users of domains not served). Returns the reply (caller releases). */

@@ -4,6 +4,7 @@
 #define CP_ADHOC_INT_H
 
 #include "adhoc.h"
+#include "xmpp/xmpp.h"
 
 #define CP_ADHOC_JID_MAX 3072
 /* Sessions alive at once, in total and per bare JID: a client cannot exhaust memory by
@@ -62,6 +63,9 @@ struct cp_adhoc_req {
     xmpp_stanza_t *form;              /* submitted <x type='submit'/>, NULL on the first call */
     struct cp_adhoc_session *session; /* NULL on the first call */
     time_t now;
+    /* The wide part of the reply as text: it replaces the reply's slot (cp_stanza_add_slot)
+     * when the reply is serialised; ignored when the reply has no slot. Owned. */
+    struct cp_xml wide;
 };
 
 extern const struct cp_adhoc_node cp_adhoc_nodes[];

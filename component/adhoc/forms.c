@@ -110,6 +110,28 @@ cp_form_add_item(xmpp_stanza_t *form)
     return cp_stanza_add(form, "item", NULL);
 }
 
+int
+cp_form_text_item(struct cp_xml *b, const char *const *vars, const char *const *values, size_t n)
+{
+    size_t i;
+
+    cp_xml_raw(b, "<item>", 6);
+    for (i = 0; i < n; i++) {
+        cp_xml_raw(b, "<field var=\"", 12);
+        cp_xml_text(b, vars[i]);
+        cp_xml_raw(b, "\">", 2);
+        cp_xml_element(b, "value", values[i]);
+        cp_xml_raw(b, "</field>", 8);
+    }
+    return cp_xml_raw(b, "</item>", 7);
+}
+
+int
+cp_form_text_value(struct cp_xml *b, const char *value)
+{
+    return cp_xml_element(b, "value", value);
+}
+
 xmpp_stanza_t *
 cp_form_find(xmpp_stanza_t *parent)
 {

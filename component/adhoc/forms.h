@@ -13,6 +13,8 @@
 
 #define CP_FORMS_NS "jabber:x:data"
 
+struct cp_xml;
+
 /* Creates <x xmlns='jabber:x:data' type=TYPE> (form, submit, cancel, result) with an optional
  * <title/> and <instructions/> (NULL for none). Caller releases it with xmpp_stanza_release(),
  * or hands it to a parent with xmpp_stanza_add_child_ex(parent, form, 0). NULL on ENOMEM. */
@@ -46,6 +48,19 @@ xmpp_stanza_t *cp_form_add_reported(xmpp_stanza_t *form);
 /* Appends <item/> to a result FORM and returns it (borrowed): add its cells with
  * cp_form_add_field(item, var, NULL, NULL, value). NULL on ENOMEM. */
 xmpp_stanza_t *cp_form_add_item(xmpp_stanza_t *form);
+
+/* Wide forms (a long result table, many values) are built as text: libstrophe appends a child
+ * in time linear in its siblings. Put a slot (cp_stanza_add_slot) in the form where the rows
+ * go, append them to B with the two calls below, and serialise the reply with
+ * cp_stanza_to_text_with(reply, B). */
+/* Appends to B what cp_form_add_item and one cp_form_add_field(item, VARS[i], NULL, NULL,
+ * VALUES[i]) per column add: <item><field var=..><value>..</value></field>...</item>. Returns 0
+ * or CP_ENOMEM. */
+int cp_form_text_item(struct cp_xml *b, const char *const *vars, const char *const *values,
+                      size_t n);
+/* Appends to B what cp_form_field_add_value adds: <value>VALUE</value>. Returns 0 or
+ * CP_ENOMEM. */
+int cp_form_text_value(struct cp_xml *b, const char *value);
 
 /* Returns the first <x xmlns='jabber:x:data'/> child of PARENT (borrowed), or NULL. */
 xmpp_stanza_t *cp_form_find(xmpp_stanza_t *parent);

@@ -32,9 +32,9 @@ struct batch {
     size_t report_len;
 };
 
+/* users-list's rows are built as text (req->wide): see forms.h, "Wide forms". */
 struct list_ctx {
     struct cp_adhoc_req *req;
-    xmpp_stanza_t *form;
     size_t shown;
     size_t max;
     size_t bytes;   /* estimated size of the rows so far */
@@ -312,8 +312,11 @@ users_submit(struct cp_adhoc_req *req, bool enable)
         goto fail_form;
     for (i = 0, size = 0; i < ntext; i++)
         size += VALUE_OVERHEAD + strlen(text[i]);
+    /* Up to 10,240 lines (the stanza guard's bound): built as text, see forms.h. */
+    if (cp_stanza_add_slot(field) != 0)
+        goto fail_form;
     for (i = 0; i < ntext && size <= CP_ADHOC_REPLY_MAX; i++)
-        if (cp_form_field_add_value(field, text[i]) != 0)
+        if (cp_form_text_value(&req->wide, text[i]) != 0)
             goto fail_form;
     if (b.n == 0 && b.bad == 0) {
         reply = cp_adhoc_continue(req, 1, "complete", "error", "No users given.", form);
@@ -374,11 +377,13 @@ list_form(struct cp_adhoc_req *req, const char *filter, const char *max)
 static int
 list_row(const struct cp_user *user, void *ud)
 {
+    static const char *const vars[] = {"jid",   "mailbox", "enabled",
+                                       "state", "server",  "subscription"};
     struct list_ctx *lc = ud;
     const struct cp_adhoc_ops *ops = &lc->req->adhoc->ops;
     struct cp_user_status st = {0};
     char mailbox[CP_ADHOC_JID_MAX];
-    xmpp_stanza_t *item;
+    const char *values[6];
 
     if (lc->shown == lc->max)
         return 1; /* one more than asked for: tell the admin the list is cut */
@@ -396,14 +401,13 @@ list_row(const struct cp_user *user, void *ud)
         lc->too_large = true;
         return 1;
     }
-    item = cp_form_add_item(lc->form);
-    if (item == NULL || cp_form_add_field(item, "jid", NULL, NULL, user->jid) == NULL ||
-        cp_form_add_field(item, "mailbox", NULL, NULL, mailbox) == NULL ||
-        cp_form_add_field(item, "enabled", NULL, NULL, user->enabled ? "1" : "0") == NULL ||
-        cp_form_add_field(item, "state", NULL, NULL, st.state != NULL ? st.state : "") == NULL ||
-        cp_form_add_field(item, "server", NULL, NULL, st.server != NULL ? st.server : "") == NULL ||
-        cp_form_add_field(item, "subscription", NULL, NULL,
-                          st.subscription != NULL ? st.subscription : "") == NULL)
+    values[0] = user->jid;
+    values[1] = mailbox;
+    values[2] = user->enabled ? "1" : "0";
+    values[3] = st.state != NULL ? st.state : "";
+    values[4] = st.server != NULL ? st.server : "";
+    values[5] = st.subscription != NULL ? st.subscription : "";
+    if (cp_form_text_item(&lc->req->wide, vars, values, 6) != 0)
         return CP_ENOMEM;
     lc->shown++;
     return 0;
@@ -419,7 +423,7 @@ list_result(struct cp_adhoc_req *req)
     };
     struct list_ctx lc = {.req = req};
     char *filter = NULL, *max = NULL, *end, note[128];
-    xmpp_stanza_t *reported;
+    xmpp_stanza_t *form, *reported;
     long m = 100;
     size_t i;
     int rc;
@@ -446,19 +450,21 @@ list_result(struct cp_adhoc_req *req)
         }
     }
     lc.max = (size_t)m;
-    lc.form = cp_form_new(req->ctx, "result", "Users", NULL);
-    reported = lc.form != NULL ? cp_form_add_reported(lc.form) : NULL;
+    form = cp_form_new(req->ctx, "result", "Users", NULL);
+    reported = form != NULL ? cp_form_add_reported(form) : NULL;
     for (i = 0; reported != NULL && i < sizeof(cols) / sizeof(cols[0]); i++)
         if (cp_form_add_field(reported, cols[i][0], cols[i][1], cols[i][2], NULL) == NULL)
             reported = NULL;
+    if (reported != NULL && cp_stanza_add_slot(form) != 0)
+        reported = NULL;
     rc = reported != NULL
              ? cp_store_users_each(req->adhoc->store, filter, lc.max + 1, list_row, &lc)
              : CP_ENOMEM;
     free(filter);
     free(max);
     if (rc < 0) {
-        if (lc.form != NULL)
-            xmpp_stanza_release(lc.form);
+        if (form != NULL)
+            xmpp_stanza_release(form);
         return rc == CP_ENOMEM ? NULL : cp_adhoc_error(req, "wait", "internal-server-error", NULL);
     }
     if (lc.too_large)
@@ -469,7 +475,7 @@ list_result(struct cp_adhoc_req *req)
         snprintf(note, sizeof(note), "The first %zu users; more match.", lc.shown);
     else
         snprintf(note, sizeof(note), "%zu users.", lc.shown);
-    return cp_adhoc_complete(req, "info", note, lc.form);
+    return cp_adhoc_complete(req, "info", note, form);
 }
 
 xmpp_stanza_t *

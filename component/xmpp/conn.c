@@ -605,6 +605,17 @@ cp_xmpp_send(struct cp_xmpp *x, xmpp_stanza_t *stanza)
     return true;
 }
 
+bool
+cp_xmpp_send_raw(struct cp_xmpp *x, const char *xml, size_t len)
+{
+    if (!x->online)
+        return false;
+    xmpp_send_raw(x->conn, xml, len);
+    if (x->fd >= 0 && x->io_ev)
+        watch_fd(x, true);
+    return true;
+}
+
 int
 cp_xmpp_set_secret(struct cp_xmpp *x, const char *secret)
 {

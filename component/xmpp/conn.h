@@ -52,6 +52,10 @@ unsigned long cp_xmpp_dropped(const struct cp_xmpp *x);
  * sent again after the next handshake. Returns true when queued. */
 bool cp_xmpp_send(struct cp_xmpp *x, xmpp_stanza_t *stanza);
 
+/* The same for a stanza already serialised: XML[0..LEN) (copied) is queued as it is. For
+ * replies with many children, which are built as text (xmltext.h). */
+bool cp_xmpp_send_raw(struct cp_xmpp *x, const char *xml, size_t len);
+
 /* Uses SECRET for the next handshake (configuration reload). Returns 0 or CP_ENOMEM. */
 int cp_xmpp_set_secret(struct cp_xmpp *x, const char *secret);
 

@@ -1,5 +1,6 @@
 #include "service.h"
 
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -35,6 +36,19 @@ send_and_release(struct cp_daemon *d, xmpp_stanza_t *stanza)
         return;
     cp_xmpp_send(d->xmpp, stanza);
     xmpp_stanza_release(stanza);
+}
+
+/* Ad-hoc replies come serialised: some are built as text (adhoc.h). */
+static void
+adhoc_reply(struct iq_ctx *c)
+{
+    size_t len;
+    char *xml = cp_adhoc_handle(c->d->adhoc, c->ctx, c->iq, time(NULL), &len);
+
+    if (xml == NULL)
+        return;
+    cp_xmpp_send_raw(c->d->xmpp, xml, len);
+    free(xml);
 }
 
 /* An IQ error reply from TO back to the sender. */
@@ -181,7 +195,7 @@ dispatch(struct iq_ctx *c, const char *type, xmpp_stanza_t *payload)
     else if (get && strcmp(ns, NS_VERSION) == 0 && strcmp(name, "query") == 0)
         version(c);
     else if (!get && !c->user[0] && strcmp(ns, CP_ADHOC_NS) == 0 && strcmp(name, "command") == 0)
-        send_and_release(c->d, cp_adhoc_handle(c->d->adhoc, c->ctx, c->iq, time(NULL)));
+        adhoc_reply(c);
     else
         reply_error(c, "cancel", "service-unavailable", NULL);
 }

@@ -10,5 +10,6 @@
 #include "presence.h"
 #include "service.h"
 #include "stanza.h"
+#include "xmltext.h"
 
 #endif

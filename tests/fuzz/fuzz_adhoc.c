@@ -238,14 +238,22 @@ setup(void)
 
 /* ---- one input ---- */
 
-/* Handles IQ at the next second and returns the reply (caller releases). */
+/* Handles IQ at the next second and returns the reply read back from the text that would be
+ * sent (caller releases): a reply that is not well-formed XML (an escape missed in a part
+ * built as text) is a failure. */
 static xmpp_stanza_t *
 handle(xmpp_stanza_t *iq)
 {
-    xmpp_stanza_t *reply = cp_adhoc_handle(adhoc, ctx, iq, ++now);
+    size_t len;
+    char *xml = cp_adhoc_handle(adhoc, ctx, iq, ++now, &len);
+    xmpp_stanza_t *reply;
 
-    if (reply == NULL)
+    if (xml == NULL)
         fail("no reply");
+    reply = xmpp_stanza_new_from_string(ctx, xml);
+    free(xml);
+    if (reply == NULL)
+        fail("the reply is not well-formed XML");
     return reply;
 }
 
