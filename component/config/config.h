@@ -83,6 +83,10 @@ struct cp_config {
 
     /* [log] */
     enum cp_log_level log_level;
+
+    /* [admin] */
+    char *control_socket; /* NULL: calpresence.sock in the store's directory */
+    char *admin_listen;   /* host:port of /metrics and /healthz; NULL = off */
 };
 
 /* Loads and validates PATH. On success returns 0 and *OUT (caller frees with cp_config_free).
