@@ -338,6 +338,7 @@ daemon_free(struct cp_daemon *d)
         event_free(d->sig_hup);
     if (d->housekeeping)
         event_free(d->housekeeping);
+    cp_admin_free(d->admin);
     cp_adhoc_free(d->adhoc);
     cp_gateway_free(d->gateway);
     cp_engine_free(d->engine);
@@ -395,6 +396,11 @@ cp_daemon_run(struct cp_config *cfg)
     event_add(d.sig_int, NULL);
     event_add(d.sig_hup, NULL);
     event_add(d.housekeeping, &hk);
+    if (cp_admin_new(&d, &d.admin, why, sizeof(why)) != 0) {
+        cp_log_error("main", "%s", why);
+        daemon_free(&d);
+        return 1;
+    }
     cp_xmpp_service_register(&d);
     if (cp_engine_start(d.engine) != 0) {
         daemon_free(&d);

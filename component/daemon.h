@@ -7,6 +7,7 @@
 #include <event2/event.h>
 
 #include "adhoc/adhoc.h"
+#include "admin/admin.h"
 #include "config/config.h"
 #include "engine/engine.h"
 #include "check/check.h"
@@ -21,6 +22,7 @@ struct cp_daemon {
     struct cp_adhoc *adhoc;
     struct cp_gateway *gateway; /* gateway-status runs off the loop */
     struct cp_engine *engine;   /* calendars to presence */
+    struct cp_admin *admin;     /* control socket, /metrics, /healthz */
     struct event *sig_term;
     struct event *sig_int;
     struct event *sig_hup;

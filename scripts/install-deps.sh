@@ -1,12 +1,14 @@
 #!/bin/sh
 # Installs, from Debian 12's packages, everything calpresence needs to build, test and run the
-# demo. Run as root. Skips apt-get entirely when everything is already installed.
+# demo (prometheus brings promtool, which checks the /metrics output). Run as root. Skips
+# apt-get entirely when everything is already installed.
 set -eu
 
 PACKAGES="build-essential meson ninja-build pkg-config clang libclang-rt-14-dev
  libstrophe-dev libcurl4-openssl-dev libxml2-dev libssl-dev libsqlite3-dev libevent-dev
  libidn-dev libcriterion-dev libxml2-utils openssl sqlite3 valgrind procps
- prosody prosody-modules ejabberd python3 python3-slixmpp python3-exchangelib"
+ prosody prosody-modules ejabberd python3 python3-slixmpp python3-exchangelib
+ prometheus"
 
 missing=""
 for p in $PACKAGES; do

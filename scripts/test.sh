@@ -41,7 +41,7 @@ step meson test -C build-valgrind --print-errorlogs --suite unit --setup valgrin
 # The daemon itself under valgrind, driven by the XMPP integration tests.
 step env CP_DAEMON_WRAPPER="valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite" \
     meson test -C build-valgrind --print-errorlogs --logbase testlog-daemon-valgrind \
-    --suite integration test_component test_adhoc test_guard test_files
+    --suite integration test_component test_adhoc test_guard test_files test_ctl
 
 fuzz_setup() { (CC=clang && export CC && setup build-fuzz -Dfuzz=true -Db_sanitize=address,undefined -Db_lundef=false); }
 step fuzz_setup

@@ -87,6 +87,43 @@ xmpp_stanza_t *cp_adhoc_disco_items(struct cp_adhoc *adhoc, xmpp_ctx_t *ctx, xmp
 xmpp_stanza_t *cp_adhoc_disco_info(struct cp_adhoc *adhoc, xmpp_ctx_t *ctx, xmpp_stanza_t *iq,
                                    const char *node);
 
+/* A users-enable / users-disable list, checked one line at a time (batch.c): the ad-hoc
+ * commands and the control socket accept and refuse the same lines. */
+struct cp_user_line {
+    char *jid;     /* normalised bare JID, owned */
+    char *typed;   /* the JID as the admin typed it, owned: quoted when two lines collide */
+    char *mailbox; /* owned, NULL for the default */
+    size_t lineno; /* 1-based */
+};
+
+/* Bad lines quoted in the report; the rest are only counted. */
+#define CP_USERS_BATCH_REPORTED 20
+
+struct cp_users_batch {
+    struct cp_user_line *lines; /* the good lines, owned */
+    size_t n, cap;
+    size_t bad;   /* bad lines, all counted */
+    char *report; /* malloc'd, "line N: reason (text)\n" per reported bad line, or NULL */
+    size_t report_len;
+    bool with_mailbox; /* "jid,mailbox" allowed (enable), or one JID a line (disable) */
+};
+
+void cp_users_batch_init(struct cp_users_batch *b, bool with_mailbox);
+/* Checks line LINENO (TEXT, modified in place) against CFG's domains: appends it to the good
+ * lines or reports it; blank lines are skipped. Returns 0 or CP_ENOMEM. */
+int cp_users_batch_line(struct cp_users_batch *b, const struct cp_config *cfg, char *text,
+                        size_t lineno);
+/* After the last line: reports the JIDs given twice (sorts the good lines by JID). Returns 0 or
+ * CP_ENOMEM. */
+int cp_users_batch_finish(struct cp_users_batch *b);
+/* Frees what B holds and makes it empty again. */
+void cp_users_batch_clear(struct cp_users_batch *b);
+
+/* Normalises a submitted user JID: bare, with a localpart, of a domain CFG serves. Returns 0
+ * with OUT, or CP_EINVAL with a human REASON (static string). */
+int cp_users_jid(const struct cp_config *cfg, const char *in, char *out, size_t outlen,
+                 const char **reason);
+
 /* Drops sessions idle for more than CP_ADHOC_SESSION_TTL. */
 void cp_adhoc_expire(struct cp_adhoc *adhoc, time_t now);
 

@@ -36,16 +36,7 @@ int
 cp_adhoc_user_jid(const struct cp_adhoc_req *req, const char *in, char *out, size_t outlen,
                   const char **reason)
 {
-    char local[CP_ADHOC_JID_MAX], domain[CP_ADHOC_JID_MAX];
-
-    *reason = "not a bare JID";
-    if (in[0] == '\0' || strpbrk(in, "/ \t,") != NULL || cp_jid_bare(in, out, outlen) != 0 ||
-        cp_jid_split(out, local, sizeof(local), domain, sizeof(domain)) != 0)
-        return CP_EINVAL;
-    *reason = "not a user of a domain served here";
-    if (!cp_config_serves_domain(req->cfg, domain))
-        return CP_EINVAL;
-    return 0;
+    return cp_users_jid(req->cfg, in, out, outlen, reason);
 }
 
 xmpp_stanza_t *

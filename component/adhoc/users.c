@@ -1,6 +1,5 @@
 /* The admin commands over many users: users-enable and users-disable (one user a line, all or
  * nothing) and users-list (a reported table). */
-#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,27 +9,8 @@
 #include "config/config.h"
 #include "forms.h"
 
-/* Bad lines quoted in the note; the rest are only counted. */
-#define MAX_REPORTED 20
 #define LIST_DEFAULT_MAX "100"
 #define LIST_MAX 10000
-
-/* One parsed line of a users-enable/users-disable submission. */
-struct line {
-    char *jid;     /* normalised bare JID, owned */
-    char *typed;   /* the JID as the admin typed it, owned: quoted when two lines collide */
-    char *mailbox; /* owned, NULL for the default */
-    size_t lineno; /* 1-based */
-};
-
-/* The parse of a whole submission: valid lines, and the report of the bad ones. */
-struct batch {
-    struct line *lines;
-    size_t n;
-    size_t bad;
-    char *report; /* malloc'd, "line N: reason (text)\n" per reported bad line */
-    size_t report_len;
-};
 
 /* users-list's rows are built as text (req->wide): see forms.h, "Wide forms". */
 struct list_ctx {
@@ -45,177 +25,29 @@ struct list_ctx {
 #define ROW_OVERHEAD 320
 #define VALUE_OVERHEAD 16
 
-static char *trim(char *s);
-static bool looks_like_address(const char *s);
-static int report_bad(struct batch *b, size_t lineno, const char *reason, const char *text);
-static int parse_line(const struct cp_adhoc_req *req, char *text, size_t lineno, bool with_mailbox,
-                      struct batch *b);
-static int cmp_line_jid(const void *a, const void *b);
-static int find_duplicates(struct batch *b);
 static int parse_batch(struct cp_adhoc_req *req, char **text, size_t ntext, bool with_mailbox,
-                       struct batch *b);
-static void batch_clear(struct batch *b);
+                       struct cp_users_batch *b);
 static xmpp_stanza_t *users_form(struct cp_adhoc_req *req, bool enable);
-static xmpp_stanza_t *users_apply(struct cp_adhoc_req *req, bool enable, struct batch *b);
+static xmpp_stanza_t *users_apply(struct cp_adhoc_req *req, bool enable, struct cp_users_batch *b);
 static xmpp_stanza_t *users_submit(struct cp_adhoc_req *req, bool enable);
 static xmpp_stanza_t *list_form(struct cp_adhoc_req *req, const char *filter, const char *max);
 static int list_row(const struct cp_user *user, void *ud);
 static xmpp_stanza_t *list_result(struct cp_adhoc_req *req);
 
-static char *
-trim(char *s)
-{
-    char *end;
-
-    while (isspace((unsigned char)*s))
-        s++;
-    end = s + strlen(s);
-    while (end > s && isspace((unsigned char)end[-1]))
-        *--end = '\0';
-    return s;
-}
-
-/* An Exchange SMTP address or UPN: local@domain, one '@', no blanks or list separators. */
-static bool
-looks_like_address(const char *s)
-{
-    const char *at = strchr(s, '@');
-
-    return at != NULL && at != s && at[1] != '\0' && strchr(at + 1, '@') == NULL &&
-           strpbrk(s, " \t,;<>\"/") == NULL && at[1] != '.' && s[strlen(s) - 1] != '.' &&
-           strlen(s) <= 254;
-}
-
 static int
-report_bad(struct batch *b, size_t lineno, const char *reason, const char *text)
-{
-    char buf[256];
-    int len;
-    char *grown;
-
-    if (++b->bad > MAX_REPORTED)
-        return 0;
-    len = snprintf(buf, sizeof(buf), "line %zu: %s (%.80s)\n", lineno, reason, text);
-    if (len < 0)
-        return CP_EINVAL;
-    if ((size_t)len >= sizeof(buf))
-        len = sizeof(buf) - 1;
-    grown = realloc(b->report, b->report_len + (size_t)len + 1);
-    if (grown == NULL)
-        return CP_ENOMEM;
-    b->report = grown;
-    memcpy(b->report + b->report_len, buf, (size_t)len + 1);
-    b->report_len += (size_t)len;
-    return 0;
-}
-
-/* Validates one line ("jid" or, WITH_MAILBOX, "jid,mailbox") and appends it to B, or reports
- * it. Blank lines are skipped. TEXT is modified. */
-static int
-parse_line(const struct cp_adhoc_req *req, char *text, size_t lineno, bool with_mailbox,
-           struct batch *b)
-{
-    char *jid = trim(text), *comma = strchr(jid, ',');
-    char *mailbox = NULL;
-    char norm[CP_ADHOC_JID_MAX];
-    const char *reason;
-    struct line *l = &b->lines[b->n];
-
-    if (jid[0] == '\0')
-        return 0;
-    if (comma != NULL) {
-        if (!with_mailbox)
-            return report_bad(b, lineno, "one JID a line, no mailbox here", jid);
-        *comma = '\0';
-        mailbox = trim(comma + 1);
-        jid = trim(jid);
-        if (!looks_like_address(mailbox))
-            return report_bad(b, lineno, "mailbox is not an address", mailbox);
-    }
-    if (cp_adhoc_user_jid(req, jid, norm, sizeof(norm), &reason) != 0)
-        return report_bad(b, lineno, reason, jid);
-    l->jid = strdup(norm);
-    l->typed = strdup(jid);
-    l->mailbox = mailbox != NULL ? strdup(mailbox) : NULL;
-    l->lineno = lineno;
-    if (l->jid == NULL || l->typed == NULL || (mailbox != NULL && l->mailbox == NULL)) {
-        free(l->jid);
-        free(l->typed);
-        free(l->mailbox);
-        return CP_ENOMEM;
-    }
-    b->n++;
-    return 0;
-}
-
-static int
-cmp_line_jid(const void *a, const void *b)
-{
-    const struct line *x = a, *y = b;
-    int c = strcmp(x->jid, y->jid);
-
-    if (c != 0)
-        return c;
-    return x->lineno < y->lineno ? -1 : x->lineno > y->lineno;
-}
-
-/* A JID given twice is ambiguous (which mailbox?), so it is a bad line, not a silent win. Two
- * spellings of one JID ("Carol@LOCALHOST", "carol@localhost") are the same user to the server,
- * and the note says so: the admin may not know that case does not count. */
-static int
-find_duplicates(struct batch *b)
-{
-    size_t i;
-
-    qsort(b->lines, b->n, sizeof(*b->lines), cmp_line_jid);
-    for (i = 1; i < b->n; i++) {
-        const struct line *l = &b->lines[i], *first = &b->lines[i - 1];
-        char reason[160];
-        int rc;
-
-        if (strcmp(l->jid, first->jid) != 0)
-            continue;
-        if (strcmp(l->typed, first->typed) == 0)
-            snprintf(reason, sizeof(reason), "repeats line %zu", first->lineno);
-        else
-            snprintf(reason, sizeof(reason), "same user as line %zu, %.80s (JIDs ignore case)",
-                     first->lineno, l->jid);
-        rc = report_bad(b, l->lineno, reason, l->typed);
-        if (rc != 0)
-            return rc;
-    }
-    return 0;
-}
-
-static int
-parse_batch(struct cp_adhoc_req *req, char **text, size_t ntext, bool with_mailbox, struct batch *b)
+parse_batch(struct cp_adhoc_req *req, char **text, size_t ntext, bool with_mailbox,
+            struct cp_users_batch *b)
 {
     size_t i;
     int rc;
 
-    b->lines = calloc(ntext != 0 ? ntext : 1, sizeof(*b->lines));
-    if (b->lines == NULL)
-        return CP_ENOMEM;
+    cp_users_batch_init(b, with_mailbox);
     for (i = 0; i < ntext; i++) {
-        rc = parse_line(req, text[i], i + 1, with_mailbox, b);
+        rc = cp_users_batch_line(b, req->cfg, text[i], i + 1);
         if (rc != 0)
             return rc;
     }
-    return find_duplicates(b);
-}
-
-static void
-batch_clear(struct batch *b)
-{
-    size_t i;
-
-    for (i = 0; i < b->n; i++) {
-        free(b->lines[i].jid);
-        free(b->lines[i].typed);
-        free(b->lines[i].mailbox);
-    }
-    free(b->lines);
-    free(b->report);
+    return cp_users_batch_finish(b);
 }
 
 static xmpp_stanza_t *
@@ -238,7 +70,7 @@ users_form(struct cp_adhoc_req *req, bool enable)
 }
 
 static xmpp_stanza_t *
-users_apply(struct cp_adhoc_req *req, bool enable, struct batch *b)
+users_apply(struct cp_adhoc_req *req, bool enable, struct cp_users_batch *b)
 {
     const char **jids = calloc(b->n, sizeof(*jids));
     const char **mailboxes = calloc(b->n, sizeof(*mailboxes));
@@ -281,7 +113,7 @@ users_apply(struct cp_adhoc_req *req, bool enable, struct batch *b)
 static xmpp_stanza_t *
 users_submit(struct cp_adhoc_req *req, bool enable)
 {
-    struct batch b = {0};
+    struct cp_users_batch b = {0};
     char **text;
     size_t ntext, i, size;
     int rc = cp_form_get_lines(req->form, "users", CP_ADHOC_MAX_LINES, &text, &ntext);
@@ -323,7 +155,7 @@ users_submit(struct cp_adhoc_req *req, bool enable)
         goto out;
     }
     if (asprintf(&note, "Nothing was applied: %zu bad line%s.\n%s%s%s", b.bad,
-                 b.bad == 1 ? "" : "s", b.report, b.bad > MAX_REPORTED ? "...\n" : "",
+                 b.bad == 1 ? "" : "s", b.report, b.bad > CP_USERS_BATCH_REPORTED ? "...\n" : "",
                  size > CP_ADHOC_REPLY_MAX
                      ? "The lines are not shown again: they would not fit in one XMPP stanza.\n"
                      : "") < 0)
@@ -336,7 +168,7 @@ fail_form:
         xmpp_stanza_release(form);
 out:
     cp_form_lines_free(text, ntext);
-    batch_clear(&b);
+    cp_users_batch_clear(&b);
     return reply;
 }
 

@@ -807,6 +807,23 @@ cp_config_is_admin(const struct cp_config *cfg, const char *bare_jid)
     return false;
 }
 
+int
+cp_config_control_socket(const struct cp_config *cfg, char *out, size_t outlen)
+{
+    const char *slash = strrchr(cfg->store_path, '/');
+    int n;
+
+    if (cfg->control_socket != NULL)
+        n = snprintf(out, outlen, "%s", cfg->control_socket);
+    else if (slash == NULL)
+        n = snprintf(out, outlen, "calpresence.sock");
+    else
+        n = snprintf(out, outlen, "%.*s/calpresence.sock", (int)(slash - cfg->store_path),
+                     cfg->store_path);
+    /* sun_path holds 108 bytes with the terminating NUL. */
+    return n < 0 || (size_t)n >= outlen || n >= 108 ? CP_EINVAL : CP_OK;
+}
+
 bool
 cp_config_serves_domain(const struct cp_config *cfg, const char *domain)
 {

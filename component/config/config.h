@@ -83,6 +83,10 @@ struct cp_config {
 
     /* [log] */
     enum cp_log_level log_level;
+
+    /* [admin] */
+    char *control_socket; /* NULL: calpresence.sock in the store's directory */
+    char *admin_listen;   /* host:port of /metrics and /healthz; NULL = off */
 };
 
 /* Loads and validates PATH. On success returns 0 and *OUT (caller frees with cp_config_free).
@@ -106,6 +110,10 @@ void cp_config_keep_restart_only(struct cp_config *new, struct cp_config *old);
 
 /* True when BARE_JID is listed in `admins` (case-insensitive domain, exact localpart). */
 bool cp_config_is_admin(const struct cp_config *cfg, const char *bare_jid);
+
+/* The control socket's path: [admin] control_socket, or calpresence.sock in the store's
+ * directory. Returns 0, or CP_EINVAL when it does not fit in OUTLEN or in sun_path. */
+int cp_config_control_socket(const struct cp_config *cfg, char *out, size_t outlen);
 
 /* True when DOMAIN is one of `domains`. */
 bool cp_config_serves_domain(const struct cp_config *cfg, const char *domain);

@@ -31,6 +31,7 @@ static int check_host_port(char *value, char *why, size_t whylen);
 static int check_ews_url(char *value, char *why, size_t whylen);
 static int check_notify_url(char *value, char *why, size_t whylen);
 static int check_url(const char *value, bool https_only, char *why, size_t whylen);
+static int check_socket_path(char *value, char *why, size_t whylen);
 static bool has_space(const char *s);
 
 /* Word lists: the order of an enum's words is the order of its C enum. */
@@ -334,6 +335,22 @@ const struct cp_config_key cp_config_keys[] = {
      .live = true,
      .offset = OFF(log_level),
      .meaning = "most verbose console log level: error, warn, info or debug"},
+
+    /* [admin] */
+    {.section = "admin",
+     .name = "control_socket",
+     .type = CP_KEY_STRING,
+     .check = check_socket_path,
+     .offset = OFF(control_socket),
+     .meaning = "optional: path of calpresence-ctl's Unix socket; default calpresence.sock "
+                "beside the store"},
+    {.section = "admin",
+     .name = "listen",
+     .type = CP_KEY_STRING,
+     .check = check_host_port,
+     .offset = OFF(admin_listen),
+     .meaning = "optional: host:port serving /metrics and /healthz over HTTP (127.0.0.1 "
+                "suggested); off when unset"},
 };
 
 const size_t cp_config_key_count = sizeof(cp_config_keys) / sizeof(cp_config_keys[0]);
@@ -396,6 +413,17 @@ check_host(char *value, char *why, size_t whylen)
 {
     if (has_space(value) || strchr(value, '/') != NULL) {
         snprintf(why, whylen, "'%s' is not a host name or address", value);
+        return CP_EINVAL;
+    }
+    return CP_OK;
+}
+
+/* An absolute path short enough for sun_path (108 bytes on Linux, with its terminating NUL). */
+static int
+check_socket_path(char *value, char *why, size_t whylen)
+{
+    if (value[0] != '/' || strlen(value) >= 108) {
+        snprintf(why, whylen, "'%s' is not an absolute path of at most 107 bytes", value);
         return CP_EINVAL;
     }
     return CP_OK;

@@ -749,3 +749,22 @@ cp_engine_servers_report(struct cp_engine *e)
             sv[i].queued, sv[i].backoff_left_ms > 0 ? ", backing off (ErrorServerBusy)" : "");
     return buf;
 }
+
+size_t
+cp_engine_source(struct cp_engine *e, struct cp_engine_source_stats *out,
+                 struct cp_engine_server *servers, size_t max)
+{
+    struct cp_source_stats ss = {0};
+    memset(out, 0, sizeof(*out));
+    if (!e->src)
+        return 0;
+    e->src->ops->stats(e->src, &ss);
+    *out = (struct cp_engine_source_stats){ss.requests, ss.failures, ss.notifications, ss.refused};
+    struct cp_source_server sv[16];
+    size_t n = e->src->ops->servers(e->src, sv, 16);
+    for (size_t i = 0; i < n && i < 16 && i < max; i++)
+        servers[i] =
+            (struct cp_engine_server){sv[i].url,    sv[i].healthy,   sv[i].in_flight,
+                                      sv[i].queued, sv[i].mailboxes, sv[i].backoff_left_ms};
+    return n < 16 ? n : 16;
+}

@@ -102,4 +102,24 @@ void cp_engine_stats(const struct cp_engine *e, struct cp_engine_stats *out);
  * caller frees; NULL on ENOMEM. */
 char *cp_engine_servers_report(struct cp_engine *e);
 
+/* The calendar source's traffic since start and its servers, for /metrics and /healthz. */
+struct cp_engine_source_stats {
+    unsigned long requests; /* Exchange operations started */
+    unsigned long failures; /* of which ended in error */
+    unsigned long events;   /* notification events received */
+    unsigned long refused;  /* notification bodies refused */
+};
+struct cp_engine_server {
+    const char *url; /* borrowed until the next loop turn */
+    bool healthy;
+    unsigned in_flight;
+    size_t queued;
+    size_t users;
+    long backoff_left_ms;
+};
+/* Fills *OUT (zeros without a source); fills at most MAX servers and returns how many there
+ * are (0 without a source). */
+size_t cp_engine_source(struct cp_engine *e, struct cp_engine_source_stats *out,
+                        struct cp_engine_server *servers, size_t max);
+
 #endif

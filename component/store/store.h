@@ -89,6 +89,11 @@ typedef int (*cp_store_user_cb)(const struct cp_user *user, void *ud);
 int cp_store_users_each(struct cp_store *store, const char *filter, size_t max, cp_store_user_cb cb,
                         void *ud);
 
+/* The same, starting after JID AFTER (NULL: from the first): a long list walked in pages, one
+ * page a loop turn, by passing the last JID of the previous page. */
+int cp_store_users_each_after(struct cp_store *store, const char *filter, const char *after,
+                              size_t max, cp_store_user_cb cb, void *ud);
+
 /* Calls CB for each enabled user in JID order (the engine's start-up walk; uses the
  * enabled-users index). Same callback rules as cp_store_users_each. */
 int cp_store_enabled_users_each(struct cp_store *store, cp_store_user_cb cb, void *ud);
@@ -128,5 +133,21 @@ int cp_store_ews_subs_each(struct cp_store *store, cp_store_ews_sub_cb cb, void 
  * supported. Returns 0 or CP_EIO. END with COMMIT false rolls back. */
 int cp_store_batch_begin(struct cp_store *store);
 int cp_store_batch_end(struct cp_store *store, bool commit);
+
+/* Online backup to a new file while the daemon runs (sqlite3_backup): begin, then step until
+ * it returns 0, a few pages at a time so that the loop keeps turning; writes made meanwhile
+ * through STORE are carried into the copy by SQLite. The copy is written to PATH.tmp (mode
+ * 0600) and renamed to PATH when complete, so PATH is never a half-written database. */
+struct cp_store_backup;
+/* Returns 0 and *OUT (caller frees with cp_store_backup_free), or CP_EIO with WHY. */
+int cp_store_backup_begin(struct cp_store *store, const char *path, struct cp_store_backup **out,
+                          char *why, size_t whylen);
+/* Copies up to PAGES pages. Returns 1 while pages remain, 0 when the copy is complete and in
+ * place at PATH, or CP_EIO with WHY (the temporary file is removed). *DONE_PAGES and
+ * *TOTAL_PAGES (may be NULL) tell the progress. */
+int cp_store_backup_step(struct cp_store_backup *b, int pages, int *done_pages, int *total_pages,
+                         char *why, size_t whylen);
+/* Abandons an unfinished copy (its temporary file is removed) or frees a finished one. */
+void cp_store_backup_free(struct cp_store_backup *b);
 
 #endif

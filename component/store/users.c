@@ -275,6 +275,13 @@ int
 cp_store_users_each(struct cp_store *store, const char *filter, size_t max, cp_store_user_cb cb,
                     void *ud)
 {
+    return cp_store_users_each_after(store, filter, NULL, max, cb, ud);
+}
+
+int
+cp_store_users_each_after(struct cp_store *store, const char *filter, const char *after, size_t max,
+                          cp_store_user_cb cb, void *ud)
+{
     if (!store || !cb)
         return cp_store_invalid(__func__, NULL);
     char *pattern = NULL;
@@ -284,19 +291,22 @@ cp_store_users_each(struct cp_store *store, const char *filter, size_t max, cp_s
     }
     sqlite3_stmt *stmt = NULL;
     if (sqlite3_prepare_v2(store->db,
-                           "SELECT " USER_COLUMNS " FROM users WHERE ?1 IS NULL "
-                           "OR jid LIKE ?1 ESCAPE '\\' OR mailbox LIKE ?1 ESCAPE '\\' "
-                           "ORDER BY jid LIMIT ?2",
+                           "SELECT " USER_COLUMNS " FROM users WHERE (?1 IS NULL "
+                           "OR jid LIKE ?1 ESCAPE '\\' OR mailbox LIKE ?1 ESCAPE '\\') "
+                           "AND (?3 IS NULL OR jid > ?3) ORDER BY jid LIMIT ?2",
                            -1, &stmt, NULL) != SQLITE_OK) {
         cp_store_fail(store, NULL, "cannot list users");
         free(pattern);
         return CP_EIO;
     }
-    /* SQLITE_TRANSIENT: the pattern is freed before the walk ends. */
+    /* SQLITE_TRANSIENT: the pattern is freed before the walk ends, and AFTER may be the JID
+     * the callback is about to overwrite. */
     if (pattern)
         sqlite3_bind_text(stmt, 1, pattern, -1, SQLITE_TRANSIENT);
     free(pattern);
     sqlite3_bind_int64(stmt, 2, max == 0 || max > INT64_MAX ? -1 : (int64_t)max);
+    if (after)
+        sqlite3_bind_text(stmt, 3, after, -1, SQLITE_TRANSIENT);
     return users_walk(store, stmt, "cannot list users", cb, ud);
 }
 

@@ -57,6 +57,7 @@ struct cp_xmpp {
     int server_fd;          /* the TCP socket between libstrophe's connect and the guard, else -1 */
     struct cp_guard *guard; /* relays the current stream, NULL when none */
     unsigned long dropped;  /* stanzas the guard dropped since start */
+    struct cp_xmpp_stats stats;
     /* One event for the socket, read always and write while output waits: libstrophe closes
      * the socket before telling us, and removing the only event of a closed descriptor is a
      * DEL that libevent tolerates, where two events would need a MOD that fails. */
@@ -332,6 +333,7 @@ on_conn_event(xmpp_conn_t *conn, xmpp_conn_event_t status, int error,
         cp_backoff_reset(&x->backoff);
         x->ever_online = true;
         x->online = true;
+        x->stats.handshakes++;
         cp_log_info("xmpp", "%s: connected to %s:%d as component", x->jid, x->host, x->port);
         if (x->events.online)
             x->events.online(x->ud);
@@ -576,6 +578,12 @@ cp_xmpp_start(struct cp_xmpp *x)
     return CP_OK;
 }
 
+void
+cp_xmpp_get_stats(const struct cp_xmpp *x, struct cp_xmpp_stats *out)
+{
+    *out = x->stats;
+}
+
 bool
 cp_xmpp_is_online(const struct cp_xmpp *x)
 {
@@ -600,6 +608,9 @@ cp_xmpp_send(struct cp_xmpp *x, xmpp_stanza_t *stanza)
     if (!x->online)
         return false;
     xmpp_send(x->conn, stanza);
+    x->stats.sent++;
+    if (strcmp(xmpp_stanza_get_name(stanza), "presence") == 0)
+        x->stats.presences_sent++;
     if (x->fd >= 0 && x->io_ev)
         watch_fd(x, true);
     return true;

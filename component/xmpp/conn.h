@@ -41,6 +41,14 @@ int cp_xmpp_start(struct cp_xmpp *x);
 
 bool cp_xmpp_is_online(const struct cp_xmpp *x);
 
+/* Counters since start, for /metrics. */
+struct cp_xmpp_stats {
+    unsigned long handshakes;     /* successful handshakes: 1 + reconnects */
+    unsigned long sent;           /* stanzas queued to the server */
+    unsigned long presences_sent; /* of which presence stanzas */
+};
+void cp_xmpp_get_stats(const struct cp_xmpp *x, struct cp_xmpp_stats *out);
+
 /* libstrophe's descriptor of the current stream (its end of the guard's socketpair), -1 when
  * none (diagnostics and tests). */
 int cp_xmpp_fd(const struct cp_xmpp *x);

@@ -1118,3 +1118,74 @@ Test(store, kill_right_after_commit_keeps_everything, .timeout = 600)
     assert_user(store, "user04999@example.com", true, NULL);
     cp_store_close(store);
 }
+
+static int
+collect_jid(const struct cp_user *user, void *ud)
+{
+    char *last = ud;
+    snprintf(last, 64, "%s", user->jid);
+    return 0;
+}
+
+/* Pages of users_each_after join up to the whole list, none twice, none missed. */
+Test(store, users_each_after_walks_in_pages)
+{
+    struct cp_store *s;
+    cr_assert_eq(cp_store_open(path, &s), 0);
+    const char *jids[] = {"a@x", "b@x", "c@x", "d@x", "e@x"};
+    cr_assert_eq(cp_store_users_enable_batch(s, jids, NULL, 5), 0);
+    char last[64] = "";
+    cr_assert_eq(cp_store_users_each_after(s, NULL, NULL, 2, collect_jid, last), 0);
+    cr_assert_str_eq(last, "b@x");
+    cr_assert_eq(cp_store_users_each_after(s, NULL, last, 2, collect_jid, last), 0);
+    cr_assert_str_eq(last, "d@x");
+    cr_assert_eq(cp_store_users_each_after(s, "e", last, 2, collect_jid, last), 0);
+    cr_assert_str_eq(last, "e@x");
+    cp_store_close(s);
+}
+
+/* The online backup, stepped one page at a time, is a complete database at PATH (mode 0600)
+ * holding a write made between two steps; an existing PATH.tmp is refused. */
+Test(store, backup_in_steps)
+{
+    struct cp_store *s, *copy;
+    struct cp_store_backup *b;
+    char dest[160], tmp[170], why[256];
+    struct stat st;
+    cr_assert_eq(cp_store_open(path, &s), 0);
+    for (int i = 0; i < 2000; i++) {
+        char jid[32];
+        snprintf(jid, sizeof(jid), "user%04d@x", i);
+        cr_assert_eq(cp_store_user_enable(s, jid, NULL), 0);
+    }
+    snprintf(dest, sizeof(dest), "%s/copy.db", dir);
+    snprintf(tmp, sizeof(tmp), "%s.tmp", dest);
+    cr_assert_eq(cp_store_backup_begin(s, dest, &b, why, sizeof(why)), 0, "%s", why);
+    int rc, done = 0, total = 0, steps = 0;
+    while ((rc = cp_store_backup_step(b, 1, &done, &total, why, sizeof(why))) == 1) {
+        if (++steps == 2)
+            cr_assert_eq(cp_store_user_enable(s, "late@x", NULL), 0);
+    }
+    cr_assert_eq(rc, 0, "%s", why);
+    cr_assert_gt(steps, 2, "one page a step: a database of 2000 users takes several");
+    cr_assert_eq(done, total);
+    cp_store_backup_free(b);
+    cr_assert_eq(stat(dest, &st), 0);
+    cr_assert_eq(st.st_mode & 0777, 0600);
+    cr_assert_neq(access(tmp, F_OK), 0);
+    cr_assert_eq(cp_store_open(dest, &copy), 0);
+    cr_assert_eq(cp_store_users_count(copy, true), 2001);
+    cp_store_close(copy);
+    int fd = open(tmp, O_CREAT | O_WRONLY, 0600);
+    close(fd);
+    cr_assert_eq(cp_store_backup_begin(s, dest, &b, why, sizeof(why)), CP_EIO);
+    cr_assert_not_null(strstr(why, "copy.db.tmp"), "%s", why);
+    unlink(tmp);
+    unlink(dest);
+    char side[180];
+    snprintf(side, sizeof(side), "%s-wal", dest);
+    unlink(side);
+    snprintf(side, sizeof(side), "%s-shm", dest);
+    unlink(side);
+    cp_store_close(s);
+}
