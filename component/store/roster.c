@@ -186,7 +186,8 @@ cp_store_roster_user_known(struct cp_store *store, const char *user_jid)
     return known;
 }
 
-/* Rare (a disable), so its statements are prepared on the spot. */
+/* Rare (a disable), so its statements are prepared on the spot. A savepoint, not BEGIN, so that
+ * it nests in a caller's cp_store_batch_begin (a users-disable of thousands is one commit). */
 long
 cp_store_roster_unprovision(struct cp_store *store, const char *user_jid)
 {
@@ -198,8 +199,10 @@ cp_store_roster_unprovision(struct cp_store *store, const char *user_jid)
     };
     if (!store || !user_jid)
         return cp_store_invalid(__func__, user_jid);
-    if (cp_store_begin(store, user_jid) != 0)
+    if (sqlite3_exec(store->db, "SAVEPOINT unprovision", NULL, NULL, NULL) != SQLITE_OK) {
+        cp_store_fail(store, user_jid, "cannot undo the roster provisioning");
         return CP_EIO;
+    }
     long queued = 0;
     for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
         sqlite3_stmt *stmt = NULL;
@@ -211,11 +214,16 @@ cp_store_roster_unprovision(struct cp_store *store, const char *user_jid)
         sqlite3_finalize(stmt);
         if (rc != SQLITE_DONE) {
             cp_store_fail(store, user_jid, "cannot undo the roster provisioning");
-            cp_store_rollback(store, user_jid);
+            sqlite3_exec(store->db, "ROLLBACK TO unprovision; RELEASE unprovision", NULL, NULL,
+                         NULL);
             return CP_EIO;
         }
         if (i == 1)
             queued = (long)sqlite3_changes(store->db);
     }
-    return cp_store_commit(store, user_jid) == 0 ? queued : CP_EIO;
+    if (sqlite3_exec(store->db, "RELEASE unprovision", NULL, NULL, NULL) != SQLITE_OK) {
+        cp_store_fail(store, user_jid, "cannot undo the roster provisioning");
+        return CP_EIO;
+    }
+    return queued;
 }

@@ -163,8 +163,8 @@ int cp_store_roster_item_remove(struct cp_store *store, const char *user_jid, co
 /* True when USER_JID's roster was read, or is queued to be read or provisioned (a remove
  * left by a disable does not count: enabling again provisions anew). */
 bool cp_store_roster_user_known(struct cp_store *store, const char *user_jid);
-/* USER_JID was disabled: in one transaction, drops its queued jobs, queues a remove for every
- * contact whose roster holds the calendar JID, and forgets the rest. Returns the removes
+/* USER_JID was disabled: atomically (nesting in a batch), drops its queued jobs, queues a remove
+ * for every contact whose roster holds the calendar JID, and forgets the rest. Returns the removes
  * queued (>= 0) or CP_EIO. */
 long cp_store_roster_unprovision(struct cp_store *store, const char *user_jid);
 

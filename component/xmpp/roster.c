@@ -57,6 +57,10 @@ struct cp_roster {
     struct slot slots[SLOTS];
     struct event *kick;  /* the next pump: grace after a handshake, or the next turn */
     struct event *retry; /* every RETRY_S while online: deferred jobs fall due */
+    struct event *flush; /* writes the users changed in this loop turn in one transaction */
+    char **changed;      /* owned JIDs waiting for flush */
+    size_t nchanged, capchanged;
+    bool told_no_read; /* the "roster not read" explanation was logged on this connection */
     struct grant grants[DOMAINS_MAX];
     size_t ngrants;
     bool online;
@@ -73,6 +77,7 @@ static bool served(const struct cp_roster *r, const char *bare);
 static int calendar_of(const struct cp_roster *r, const char *user, char *out, size_t len);
 static void release(struct slot *s);
 static int on_result(xmpp_conn_t *conn, xmpp_stanza_t *stanza, void *ud);
+static void on_flush(evutil_socket_t fd, short what, void *ud);
 
 static int
 domain_of(const char *bare, char *domain, size_t len)
@@ -236,11 +241,17 @@ start_job(struct cp_roster *r, struct slot *s, const char *user, const char *con
     snprintf(s->user, sizeof(s->user), "%s", user);
     snprintf(s->contact, sizeof(s->contact), "%s", contact);
     if (op == CP_ROSTER_PROVISION && !(g && (g->p.roster & CP_PRIV_ROSTER_GET))) {
-        cp_log_info("roster",
-                    "%s: roster not read (the server grants the component no roster "
-                    "access for this domain, see docs/privileges.md): contacts see "
-                    "%s once they subscribe to it",
-                    user, cal);
+        /* Once per connection in full; a users-enable of thousands is not thousands of lines. */
+        if (r->told_no_read)
+            cp_log_debug("roster", "%s: roster not read (no roster access)", user);
+        else
+            cp_log_info("roster",
+                        "%s: roster not read (the server grants the component no "
+                        "roster access for this domain, see docs/privileges.md): "
+                        "contacts see %s once they subscribe to it; further users "
+                        "are logged at debug level",
+                        user, cal);
+        r->told_no_read = true;
         cp_store_roster_job_done(st, user, contact, op);
         return 0;
     }
@@ -544,7 +555,8 @@ cp_roster_new(struct cp_daemon *d)
     r->d = d;
     r->kick = event_new(d->base, -1, 0, on_kick, r);
     r->retry = event_new(d->base, -1, EV_PERSIST, on_kick, r);
-    bool ok = r->kick && r->retry;
+    r->flush = event_new(d->base, -1, 0, on_flush, r);
+    bool ok = r->kick && r->retry && r->flush;
     for (int i = 0; i < SLOTS; i++) {
         r->slots[i].r = r;
         r->slots[i].timer = event_new(d->base, -1, 0, on_timeout, &r->slots[i]);
@@ -571,6 +583,11 @@ cp_roster_free(struct cp_roster *r)
         event_free(r->kick);
     if (r->retry)
         event_free(r->retry);
+    if (r->flush)
+        event_free(r->flush);
+    for (size_t i = 0; i < r->nchanged; i++)
+        free(r->changed[i]);
+    free(r->changed);
     free(r);
 }
 
@@ -580,6 +597,7 @@ cp_roster_online(struct cp_roster *r)
     struct timeval every = {RETRY_S, 0};
     r->online = true;
     r->ngrants = 0;
+    r->told_no_read = false;
     event_add(r->retry, &every);
     kick_in(r, GRACE_MS);
 }
@@ -632,8 +650,8 @@ cp_roster_on_message(struct cp_roster *r, xmpp_stanza_t *message)
     return true;
 }
 
-void
-cp_roster_user_changed(struct cp_roster *r, const char *user_jid)
+static void
+user_changed_now(struct cp_roster *r, const char *user_jid)
 {
     struct cp_user row = {0};
     bool enabled = cp_store_user_get(r->d->store, user_jid, &row) == 0 && row.enabled;
@@ -648,7 +666,49 @@ cp_roster_user_changed(struct cp_roster *r, const char *user_jid)
             cp_log_info("roster", "%s: disabled: the calendar leaves %ld contact roster(s)",
                         user_jid, n);
     }
+}
+
+/* One transaction for all the users changed in a loop turn: a users-enable of 10,000 is one
+ * durable commit, not 10,000 (seconds of fsync on the loop). */
+static void
+on_flush(evutil_socket_t fd, short what, void *ud)
+{
+    (void)fd;
+    (void)what;
+    struct cp_roster *r = ud;
+    bool batch = cp_store_batch_begin(r->d->store) == 0;
+    for (size_t i = 0; i < r->nchanged; i++) {
+        user_changed_now(r, r->changed[i]);
+        free(r->changed[i]);
+    }
+    r->nchanged = 0;
+    if (batch && cp_store_batch_end(r->d->store, true) != 0)
+        cp_log_warn("roster", "the roster provisioning of the users just changed was not saved "
+                              "(see above): enable them again");
     pump(r);
+}
+
+void
+cp_roster_user_changed(struct cp_roster *r, const char *user_jid)
+{
+    if (r->nchanged == r->capchanged) {
+        size_t cap = r->capchanged ? 2 * r->capchanged : 64;
+        char **grown = realloc(r->changed, cap * sizeof(*grown));
+        if (!grown) {
+            cp_log_warn("roster", "%s: out of memory: roster provisioning not queued", user_jid);
+            return;
+        }
+        r->changed = grown;
+        r->capchanged = cap;
+    }
+    char *copy = strdup(user_jid);
+    if (!copy) {
+        cp_log_warn("roster", "%s: out of memory: roster provisioning not queued", user_jid);
+        return;
+    }
+    r->changed[r->nchanged++] = copy;
+    if (r->nchanged == 1)
+        event_active(r->flush, 0, 0);
 }
 
 char *
