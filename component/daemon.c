@@ -28,6 +28,7 @@ hook_user_changed(void *ud, const char *user_jid)
 {
     struct cp_daemon *d = ud;
     cp_engine_user_changed(d->engine, user_jid);
+    cp_roster_user_changed(d->roster, user_jid);
 }
 
 static int
@@ -77,24 +78,28 @@ hook_watchers(void *ud, const char *user_jid)
     return cp_store_subscribers_count(d->store, user_jid);
 }
 
-/* The engine's view of the servers (users, health) first, then the troubleshooter's report. */
+/* The engine's view of the servers (users, health) first, then the XMPP server's privileges
+ * and the roster queue, then the troubleshooter's report. */
 static char *
 hook_gateway_status(void *ud)
 {
     struct cp_daemon *d = ud;
     char *engine = cp_engine_servers_report(d->engine);
+    char *roster = cp_roster_report(d->roster);
     char *check = cp_gateway_status(d->gateway);
-    if (!engine || !check) {
-        free(engine);
-        return check;
+    char *all = NULL;
+    if (engine && roster && check) {
+        size_t len = strlen(engine) + strlen(roster) + strlen(check) + 3;
+        all = malloc(len);
+        if (all)
+            snprintf(all, len, "%s\n%s\n%s", engine, roster, check);
     }
-    size_t len = strlen(engine) + strlen(check) + 2;
-    char *both = malloc(len);
-    if (both)
-        snprintf(both, len, "%s\n%s", engine, check);
     free(engine);
+    free(roster);
+    if (!engine || !roster)
+        return check; /* out of memory: the troubleshooter's report alone */
     free(check);
-    return both ? both : NULL;
+    return all;
 }
 
 /* certs-import talks to the one server the admin named, bounded by `timeout`; it runs on the
@@ -181,14 +186,17 @@ cp_daemon_queue_publish(struct cp_daemon *d, const char *user_jid)
 static void
 on_online(void *ud)
 {
+    struct cp_daemon *d = ud;
     /* libstrophe dropped whatever was queued when the last stream died: resend everything. */
-    cp_presence_publish_all(ud);
+    cp_presence_publish_all(d);
+    cp_roster_online(d->roster);
 }
 
 static void
 on_offline(void *ud)
 {
-    (void)ud;
+    struct cp_daemon *d = ud;
+    cp_roster_offline(d->roster);
 }
 
 static void
@@ -341,6 +349,7 @@ daemon_free(struct cp_daemon *d)
     cp_admin_free(d->admin);
     cp_adhoc_free(d->adhoc);
     cp_gateway_free(d->gateway);
+    cp_roster_free(d->roster);
     cp_engine_free(d->engine);
     cp_xmpp_free(d->xmpp);
     cp_store_close(d->store);
@@ -379,13 +388,14 @@ cp_daemon_run(struct cp_config *cfg)
     }
     d.xmpp = cp_xmpp_new(d.base, cfg->jid, cfg->secret, cfg->server_host, cfg->server_port,
                          cfg->reconnect_max, &xmpp_events, &d);
+    d.roster = d.xmpp ? cp_roster_new(&d) : NULL;
     d.adhoc = cp_adhoc_new(d.store, &adhoc_ops, &d);
     d.gateway = cp_gateway_new(cfg->path);
     d.sig_term = evsignal_new(d.base, SIGTERM, on_terminate, &d);
     d.sig_int = evsignal_new(d.base, SIGINT, on_terminate, &d);
     d.sig_hup = evsignal_new(d.base, SIGHUP, on_hup, &d);
     d.housekeeping = event_new(d.base, -1, EV_PERSIST, on_housekeeping, &d);
-    if (!d.xmpp || !d.adhoc || !d.gateway || !d.sig_term || !d.sig_int || !d.sig_hup ||
+    if (!d.xmpp || !d.roster || !d.adhoc || !d.gateway || !d.sig_term || !d.sig_int || !d.sig_hup ||
         !d.housekeeping) {
         cp_log_error("main", "out of memory at start-up");
         daemon_free(&d);

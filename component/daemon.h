@@ -23,6 +23,7 @@ struct cp_daemon {
     struct cp_gateway *gateway; /* gateway-status runs off the loop */
     struct cp_engine *engine;   /* calendars to presence */
     struct cp_admin *admin;     /* control socket, /metrics, /healthz */
+    struct cp_roster *roster;   /* contacts' rosters under XEP-0356 privileges */
     struct event *sig_term;
     struct event *sig_int;
     struct event *sig_hup;

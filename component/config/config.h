@@ -81,6 +81,9 @@ struct cp_config {
     char *oof_show;
     char *oof_status;
 
+    /* [privilege] */
+    char *roster_group; /* roster group of provisioned calendar JIDs (XEP-0356) */
+
     /* [log] */
     enum cp_log_level log_level;
 

@@ -326,6 +326,15 @@ const struct cp_config_key cp_config_keys[] = {
      .offset = OFF(oof_status),
      .meaning = "presence status text while out of office"},
 
+    /* [privilege] */
+    {.section = "privilege",
+     .name = "roster_group",
+     .type = CP_KEY_STRING,
+     .def = "Calendars",
+     .live = true,
+     .offset = OFF(roster_group),
+     .meaning = "roster group of the calendar JIDs put into contacts' rosters (XEP-0356)"},
+
     /* [log] */
     {.section = "log",
      .name = "level",

@@ -61,6 +61,32 @@ const struct cp_store_migration cp_store_migrations[] = {
         NULL,
         cp_store_migrate_jids,
     },
+    {
+        "privileged roster provisioning",
+        /* roster_jobs is the queue of roster operations still to do (XEP-0356), so that a
+         * restart resumes a users-enable of thousands half-way. One row per (user, contact):
+         * a newer operation replaces the older (an enable then a disable leaves one remove).
+         * contact '' is the user's own roster, to read. seq keeps the order work was asked in.
+         * roster_items says what was done to whom, so a disable can undo it: 'roster' (the
+         * calendar JID is in the contact's roster), 'subscribe' (the contact was asked), and
+         * for contact '' 'read' (the user's roster was read: a settings change re-reads
+         * nothing). */
+        "CREATE TABLE roster_jobs ("
+        "  seq INTEGER PRIMARY KEY,"
+        "  user_jid TEXT NOT NULL CHECK (length(user_jid) > 0),"
+        "  contact TEXT NOT NULL,"
+        "  op TEXT NOT NULL CHECK (op IN ('provision', 'add', 'remove')),"
+        "  not_before INTEGER NOT NULL DEFAULT 0,"
+        "  UNIQUE (user_jid, contact)"
+        ");"
+        "CREATE TABLE roster_items ("
+        "  user_jid TEXT NOT NULL CHECK (length(user_jid) > 0),"
+        "  contact TEXT NOT NULL,"
+        "  method TEXT NOT NULL CHECK (method IN ('read', 'roster', 'subscribe')),"
+        "  PRIMARY KEY (user_jid, contact)"
+        ") WITHOUT ROWID;",
+        NULL,
+    },
 };
 
 const int cp_store_migration_count =

@@ -128,6 +128,51 @@ int cp_store_ews_sub_clear(struct cp_store *store, const char *user_jid);
 typedef int (*cp_store_ews_sub_cb)(const char *user_jid, const struct cp_ews_sub *sub, void *ud);
 int cp_store_ews_subs_each(struct cp_store *store, cp_store_ews_sub_cb cb, void *ud);
 
+/* Roster provisioning (XEP-0356): the queue of roster operations still to do, and what was done
+ * to whose roster. CONTACT "" stands for the user's own roster. */
+enum cp_roster_op {
+    CP_ROSTER_PROVISION, /* read the user's roster, then queue an add per contact */
+    CP_ROSTER_ADD,       /* put the user's calendar JID into the contact's roster */
+    CP_ROSTER_REMOVE,    /* take it out again */
+};
+enum cp_roster_method {
+    CP_ROSTER_READ,      /* contact "": the user's roster was read */
+    CP_ROSTER_ITEM,      /* the calendar JID is in the contact's roster */
+    CP_ROSTER_SUBSCRIBE, /* the contact was sent a subscription request instead */
+};
+
+/* Queues OP for (USER_JID, CONTACT), replacing whatever was queued for that pair, due at once.
+ * Returns 0 or CP_EIO. */
+int cp_store_roster_job_put(struct cp_store *store, const char *user_jid, const char *contact,
+                            enum cp_roster_op op);
+/* Removes the job (USER_JID, CONTACT) when it is still OP. Returns 0, CP_ENOTFOUND (another op
+ * replaced it, or it was cancelled, meanwhile) or CP_EIO. */
+int cp_store_roster_job_done(struct cp_store *store, const char *user_jid, const char *contact,
+                             enum cp_roster_op op);
+/* Leaves the job (USER_JID, CONTACT) queued but not due before NOT_BEFORE (unix seconds). */
+int cp_store_roster_job_defer(struct cp_store *store, const char *user_jid, const char *contact,
+                              int64_t not_before);
+/* Calls CB for at most MAX jobs due at NOW, oldest first; strings valid during the call only.
+ * A non-zero return from CB stops the walk and is returned. CB may call the store. */
+typedef int (*cp_store_roster_job_cb)(const char *user_jid, const char *contact,
+                                      enum cp_roster_op op, void *ud);
+int cp_store_roster_jobs_each(struct cp_store *store, int64_t now, size_t max,
+                              cp_store_roster_job_cb cb, void *ud);
+/* Jobs queued (due or not). Returns >= 0 or CP_EIO. */
+long cp_store_roster_jobs_count(struct cp_store *store);
+
+/* Records (replaces) or forgets what was done to CONTACT for USER_JID. Return 0 or CP_EIO. */
+int cp_store_roster_item_set(struct cp_store *store, const char *user_jid, const char *contact,
+                             enum cp_roster_method method);
+int cp_store_roster_item_remove(struct cp_store *store, const char *user_jid, const char *contact);
+/* True when USER_JID's roster was read, or is queued to be read or provisioned (a remove
+ * left by a disable does not count: enabling again provisions anew). */
+bool cp_store_roster_user_known(struct cp_store *store, const char *user_jid);
+/* USER_JID was disabled: atomically (nesting in a batch), drops its queued jobs, queues a remove
+ * for every contact whose roster holds the calendar JID, and forgets the rest. Returns the removes
+ * queued (>= 0) or CP_EIO. */
+long cp_store_roster_unprovision(struct cp_store *store, const char *user_jid);
+
 /* Groups the writes made until cp_store_batch_end into one transaction, so that thousands of
  * subscription updates in a second cost one durable commit instead of one each. Nesting is not
  * supported. Returns 0 or CP_EIO. END with COMMIT false rolls back. */

@@ -1,5 +1,5 @@
 /* Internals shared by the store's files (store.c, schema.c, users.c,
- * subscribers.c, ews_subs.c); nothing outside component/store/ includes this. */
+ * subscribers.c, ews_subs.c, roster.c); nothing outside component/store/ includes this. */
 #ifndef CP_STORE_INT_H
 #define CP_STORE_INT_H
 
@@ -30,6 +30,13 @@ enum cp_store_stmt_id {
     CP_ST_EWS_SET,
     CP_ST_EWS_GET,
     CP_ST_EWS_CLEAR,
+    CP_ST_ROSTER_JOB_PUT,
+    CP_ST_ROSTER_JOB_DONE,
+    CP_ST_ROSTER_JOB_DEFER,
+    CP_ST_ROSTER_JOBS_COUNT,
+    CP_ST_ROSTER_ITEM_SET,
+    CP_ST_ROSTER_ITEM_REMOVE,
+    CP_ST_ROSTER_USER_KNOWN,
     CP_ST_COUNT
 };
 

@@ -214,6 +214,14 @@ cp_presence_on_stanza(xmpp_conn_t *conn, xmpp_stanza_t *stanza, void *ud)
     return 1;
 }
 
+void
+cp_presence_send_current(struct cp_daemon *d, const char *user_jid, const char *to)
+{
+    struct cp_cal_presence p;
+    current_presence(d, user_jid, &p);
+    send_presence(d, user_jid, to, &p);
+}
+
 struct publish_ctx {
     struct cp_daemon *d;
     bool unavailable;

@@ -49,6 +49,9 @@ xmpp_stanza_t *cp_presence_build(xmpp_ctx_t *ctx, const struct cp_config *cfg, c
  * Always returns 1 (libstrophe: keep the handler). */
 int cp_presence_on_stanza(xmpp_conn_t *conn, xmpp_stanza_t *stanza, void *daemon);
 
+/* Sends USER_JID's current presence to TO alone (a subscriber just provisioned). */
+void cp_presence_send_current(struct cp_daemon *d, const char *user_jid, const char *to);
+
 /* Sends USER_JID's current presence to every stored subscriber of its calendar JID. */
 void cp_presence_publish_user(struct cp_daemon *d, const char *user_jid);
 

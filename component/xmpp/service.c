@@ -9,6 +9,7 @@
 #include "presence.h"
 #include "stanza.h"
 #include "conn.h"
+#include "roster.h"
 
 #define NS_DISCO_INFO "http://jabber.org/protocol/disco#info"
 #define NS_DISCO_ITEMS "http://jabber.org/protocol/disco#items"
@@ -274,6 +275,8 @@ on_message(xmpp_conn_t *conn, xmpp_stanza_t *msg, void *ud)
     const char *type = xmpp_stanza_get_type(msg);
     if (type && strcmp(type, "error") == 0)
         return 1;
+    if (cp_roster_on_message(d->roster, msg))
+        return 1; /* the server's XEP-0356 privilege advertisement */
     xmpp_stanza_t *reply = xmpp_stanza_reply_error(msg, "cancel", "service-unavailable",
                                                    "this service takes ad-hoc commands only");
     send_and_release(d, reply);

@@ -8,6 +8,8 @@
 #include "conn.h"
 #include "guard.h"
 #include "presence.h"
+#include "privilege.h"
+#include "roster.h"
 #include "service.h"
 #include "stanza.h"
 #include "xmltext.h"

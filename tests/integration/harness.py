@@ -55,15 +55,24 @@ def wait_port(port, timeout=TIMEOUT):
     raise TimeoutError(f"nothing listens on 127.0.0.1:{port}")
 
 
-class Prosody:
-    """A private Prosody with two virtual hosts and the calendar component."""
+# The XEP-0356 grants docs/privileges.md gives for Prosody's mod_privilege (prosody-modules).
+PRIVILEGES_FULL = 'roster = "both"; message = "outgoing"; presence = "roster";'
 
-    def __init__(self, workdir, secret=SECRET):
+
+class Prosody:
+    """A private Prosody with two virtual hosts and the calendar component.
+
+    PRIVILEGES, when given, is the body of the component's entry in `privileged_entities`
+    (e.g. PRIVILEGES_FULL): mod_privilege is then loaded globally and on the component, and the
+    entry is set on the served host, as mod_privilege's README says."""
+
+    def __init__(self, workdir, secret=SECRET, privileges=None):
         self.dir = os.path.join(workdir, "prosody")
         os.makedirs(os.path.join(self.dir, "data"), exist_ok=True)
         self.c2s_port = free_port()
         self.component_port = free_port()
         self.secret = secret
+        self.privileges = privileges
         self.cfg = os.path.join(self.dir, "prosody.cfg.lua")
         self.proc = None
         self._write_config()
@@ -73,6 +82,10 @@ class Prosody:
 
     def _write_config(self):
         d = self.dir
+        priv_module = '; "privilege"' if self.privileges else ""
+        priv_host = (f'    privileged_entities = {{ ["{COMPONENT}"] = {{ {self.privileges} }} }}\n'
+                     if self.privileges else "")
+        priv_component = '    modules_enabled = { "privilege" }\n' if self.privileges else ""
         with open(self.cfg, "w") as f:
             f.write(f"""
 run_as_root = true
@@ -84,17 +97,17 @@ component_interfaces = {{ "127.0.0.1" }}
 c2s_ports = {{ {self.c2s_port} }}
 component_ports = {{ {self.component_port} }}
 s2s_ports = {{ }}
-modules_enabled = {{ "roster"; "saslauth"; "disco"; "ping"; "presence"; "posix" }}
+modules_enabled = {{ "roster"; "saslauth"; "disco"; "ping"; "presence"; "posix"{priv_module} }}
 modules_disabled = {{ "s2s"; "offline"; "tls" }}
 c2s_require_encryption = false
 allow_unencrypted_plain_auth = true
 authentication = "internal_hashed"
 log = {{ debug = "{d}/prosody.log" }}
 VirtualHost "{DOMAIN}"
-VirtualHost "{OTHER_DOMAIN}"
+{priv_host}VirtualHost "{OTHER_DOMAIN}"
 Component "{COMPONENT}"
     component_secret = "{self.secret}"
-""")
+{priv_component}""")
 
     def start(self):
         self.log = open(os.path.join(self.dir, "stdout.log"), "ab")

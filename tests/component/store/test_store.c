@@ -1189,3 +1189,76 @@ Test(store, backup_in_steps)
     unlink(side);
     cp_store_close(s);
 }
+
+/* ---- roster provisioning queue (XEP-0356) ---- */
+
+struct jobs_seen {
+    char text[512];
+};
+
+static int
+collect_job(const char *user_jid, const char *contact, enum cp_roster_op op, void *ud)
+{
+    struct jobs_seen *s = ud;
+    size_t used = strlen(s->text);
+    snprintf(s->text + used, sizeof(s->text) - used, "%s%s|%s|%d", used ? " " : "", user_jid,
+             contact, (int)op);
+    return 0;
+}
+
+static const char *
+jobs(struct cp_store *st, int64_t now, struct jobs_seen *s)
+{
+    s->text[0] = '\0';
+    cr_assert_eq(cp_store_roster_jobs_each(st, now, 100, collect_job, s), 0);
+    return s->text;
+}
+
+/* A restart finds the queue as it was left: that is what resumes a half-done users-enable. */
+Test(store, roster_jobs_survive_reopen_in_order)
+{
+    struct cp_store *st = open_ok();
+    struct jobs_seen s;
+    cr_assert_eq(cp_store_roster_job_put(st, "alice@localhost", "", CP_ROSTER_PROVISION), 0);
+    cr_assert_eq(cp_store_roster_job_put(st, "bob@localhost", "carol@localhost", CP_ROSTER_ADD), 0);
+    cr_assert_eq(cp_store_roster_job_put(st, "bob@localhost", "dave@localhost", CP_ROSTER_ADD), 0);
+    cp_store_close(st);
+    st = open_ok();
+    cr_assert_str_eq(jobs(st, 0, &s), "alice@localhost||0 bob@localhost|carol@localhost|1 "
+                                      "bob@localhost|dave@localhost|1");
+    cr_assert_eq(cp_store_roster_jobs_count(st), 3);
+    /* a later operation on the same pair replaces the earlier and keeps its place */
+    cr_assert_eq(cp_store_roster_job_put(st, "bob@localhost", "carol@localhost", CP_ROSTER_REMOVE),
+                 0);
+    cr_assert_eq(cp_store_roster_job_done(st, "bob@localhost", "carol@localhost", CP_ROSTER_ADD),
+                 CP_ENOTFOUND);
+    /* a deferred job is not due before its time */
+    cr_assert_eq(cp_store_roster_job_defer(st, "alice@localhost", "", 1000), 0);
+    cr_assert_str_eq(jobs(st, 999, &s), "bob@localhost|carol@localhost|2 "
+                                        "bob@localhost|dave@localhost|1");
+    cr_assert_eq(cp_store_roster_job_done(st, "alice@localhost", "", CP_ROSTER_PROVISION), 0);
+    cr_assert_eq(cp_store_roster_jobs_count(st), 2);
+    cp_store_close(st);
+}
+
+/* Disable: queued work is dropped, roster items get a remove, subscription requests and the
+ * "roster read" mark are forgotten, so a later enable provisions anew. */
+Test(store, roster_unprovision)
+{
+    struct cp_store *st = open_ok();
+    struct jobs_seen s;
+    cr_assert_eq(cp_store_roster_item_set(st, "alice@localhost", "", CP_ROSTER_READ), 0);
+    cr_assert_eq(cp_store_roster_item_set(st, "alice@localhost", "bob@localhost", CP_ROSTER_ITEM),
+                 0);
+    cr_assert_eq(
+        cp_store_roster_item_set(st, "alice@localhost", "carol@localhost", CP_ROSTER_SUBSCRIBE), 0);
+    cr_assert_eq(cp_store_roster_job_put(st, "alice@localhost", "dave@localhost", CP_ROSTER_ADD),
+                 0);
+    cr_assert(cp_store_roster_user_known(st, "alice@localhost"));
+    cr_assert_eq(cp_store_roster_unprovision(st, "alice@localhost"), 1);
+    cr_assert_str_eq(jobs(st, 0, &s), "alice@localhost|bob@localhost|2");
+    cr_assert_not(cp_store_roster_user_known(st, "alice@localhost"),
+                  "a pending remove must not stop a new enable");
+    cr_assert_eq(cp_store_roster_unprovision(st, "nobody@localhost"), 0);
+    cp_store_close(st);
+}

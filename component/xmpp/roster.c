@@ -1,0 +1,743 @@
+/* Roster provisioning with XEP-0356 privileges. See roster.h; docs/privileges.md says what to
+ * configure on each server and what users then see. */
+#include "roster.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <event2/event.h>
+#include <event2/util.h>
+
+#include "daemon.h"
+#include "config/config.h"
+#include "conn.h"
+#include "presence.h"
+#include "privilege.h"
+#include "stanza.h"
+#include "store/store.h"
+
+#define NS_ROSTER "jabber:iq:roster"
+#define NS_STANZAS "urn:ietf:params:xml:ns:xmpp-stanzas"
+/* Roster IQs in flight at once: each is a roster load and save on the server, so a
+ * users-enable of thousands trickles instead of stalling it. */
+#define SLOTS 4
+/* Jobs started per loop turn, counting those that need no IQ (subscription requests), so that
+ * 100,000 of them never hold the loop or pile up in libstrophe's queue. */
+#define TURN_MAX 64
+/* Beyond this many queued stanzas the pump waits for the queue to drain. */
+#define SENDQ_MAX 1000
+#define OP_TIMEOUT_S 30
+#define RETRY_S 60
+/* The server advertises privileges right after the handshake; queued work waits this long for
+ * the advertisement before concluding that none were granted. */
+#define GRACE_MS 2000
+#define DOMAINS_MAX 16
+
+struct slot {
+    struct cp_roster *r;
+    bool busy;
+    enum cp_roster_op op;
+    char id[40];
+    char user[CP_JID_BARE_MAX];
+    char contact[CP_JID_BARE_MAX]; /* "" for a roster read */
+    struct event *timer;
+};
+
+/* What one virtual host of the server granted (each advertises for itself). */
+struct grant {
+    char domain[CP_JID_PART_MAX + 1];
+    struct cp_privileges p;
+    bool set_refused; /* a roster set failed although granted: ejabberd before 23.10 */
+};
+
+struct cp_roster {
+    struct cp_daemon *d;
+    struct slot slots[SLOTS];
+    struct event *kick;  /* the next pump: grace after a handshake, or the next turn */
+    struct event *retry; /* every RETRY_S while online: deferred jobs fall due */
+    struct event *flush; /* writes the users changed in this loop turn in one transaction */
+    char **changed;      /* owned JIDs waiting for flush */
+    size_t nchanged, capchanged;
+    bool told_no_read; /* the "roster not read" explanation was logged on this connection */
+    struct grant grants[DOMAINS_MAX];
+    size_t ngrants;
+    bool online;
+    bool pumping;
+    int turn; /* jobs started in this pump */
+    unsigned long added, asked, removed;
+};
+
+static void pump(struct cp_roster *r);
+static void kick_in(struct cp_roster *r, long ms);
+static const struct grant *grant_of(const struct cp_roster *r, const char *jid);
+static int domain_of(const char *bare, char *domain, size_t len);
+static bool served(const struct cp_roster *r, const char *bare);
+static int calendar_of(const struct cp_roster *r, const char *user, char *out, size_t len);
+static void release(struct slot *s);
+static int on_result(xmpp_conn_t *conn, xmpp_stanza_t *stanza, void *ud);
+static void on_flush(evutil_socket_t fd, short what, void *ud);
+
+static int
+domain_of(const char *bare, char *domain, size_t len)
+{
+    char local[CP_JID_PART_MAX + 1];
+    return cp_jid_split(bare, local, sizeof(local), domain, len);
+}
+
+static bool
+served(const struct cp_roster *r, const char *bare)
+{
+    char domain[CP_JID_PART_MAX + 1];
+    return domain_of(bare, domain, sizeof(domain)) == 0 &&
+           cp_config_serves_domain(r->d->cfg, domain);
+}
+
+static int
+calendar_of(const struct cp_roster *r, const char *user, char *out, size_t len)
+{
+    return cp_jid_calendar(user, r->d->cfg->domains.items[0], r->d->cfg->jid, out, len);
+}
+
+static const struct grant *
+grant_of(const struct cp_roster *r, const char *jid)
+{
+    char domain[CP_JID_PART_MAX + 1];
+    if (domain_of(jid, domain, sizeof(domain)) != 0)
+        return NULL;
+    for (size_t i = 0; i < r->ngrants; i++)
+        if (strcmp(r->grants[i].domain, domain) == 0)
+            return &r->grants[i];
+    return NULL;
+}
+
+static bool
+may_set(const struct grant *g)
+{
+    return g && (g->p.roster & CP_PRIV_ROSTER_SET) && !g->set_refused;
+}
+
+/* ---- sending ---- */
+
+/* An <iq type=TYPE to=TO> from the component with a roster query; the query is returned,
+ * borrowed, through *QUERY. Caller releases the IQ. */
+static xmpp_stanza_t *
+roster_iq(struct cp_roster *r, const char *type, const char *to, const char *id,
+          xmpp_stanza_t **query)
+{
+    xmpp_stanza_t *iq = xmpp_iq_new(cp_xmpp_ctx(r->d->xmpp), type, id);
+    if (!iq)
+        return NULL;
+    xmpp_stanza_set_from(iq, r->d->cfg->jid);
+    xmpp_stanza_set_to(iq, to);
+    *query = cp_stanza_add(iq, "query", NS_ROSTER);
+    if (!*query) {
+        xmpp_stanza_release(iq);
+        return NULL;
+    }
+    return iq;
+}
+
+/* <item jid=CAL name=... subscription=SUB><group>...</group></item>: with 'to' the contact
+ * holds a subscription to the calendar JID, which is what makes the server probe it when the
+ * contact logs in and deliver its presence; the component keeps the contact as a subscriber. */
+static int
+add_item(struct cp_roster *r, xmpp_stanza_t *query, const char *user, const char *cal, bool remove)
+{
+    xmpp_stanza_t *item = cp_stanza_add(query, "item", NULL);
+    if (!item)
+        return CP_ENOMEM;
+    xmpp_stanza_set_attribute(item, "jid", cal);
+    if (remove) {
+        xmpp_stanza_set_attribute(item, "subscription", "remove");
+        return CP_OK;
+    }
+    char local[CP_JID_PART_MAX + 1], domain[CP_JID_PART_MAX + 1], name[CP_JID_PART_MAX + 16];
+    if (cp_jid_split(user, local, sizeof(local), domain, sizeof(domain)) != 0)
+        return CP_EINVAL;
+    snprintf(name, sizeof(name), "%s (calendar)", local);
+    xmpp_stanza_set_attribute(item, "name", name);
+    xmpp_stanza_set_attribute(item, "subscription", "to");
+    return cp_stanza_add_text(item, "group", r->d->cfg->roster_group);
+}
+
+/* Sends the IQ of job OP for (USER, CONTACT) from slot S. Returns 0 once it is in flight. */
+static int
+send_job(struct cp_roster *r, struct slot *s, const char *cal)
+{
+    unsigned char rnd[8];
+    /* A random id: the answer is taken only from the JID asked, and nobody can guess the id
+     * to slip in a forged roster first. */
+    evutil_secure_rng_get_bytes(rnd, sizeof(rnd));
+    snprintf(s->id, sizeof(s->id), "roster-%02x%02x%02x%02x%02x%02x%02x%02x", rnd[0], rnd[1],
+             rnd[2], rnd[3], rnd[4], rnd[5], rnd[6], rnd[7]);
+    xmpp_stanza_t *query = NULL;
+    bool read = s->op == CP_ROSTER_PROVISION;
+    xmpp_stanza_t *iq =
+        roster_iq(r, read ? "get" : "set", read ? s->user : s->contact, s->id, &query);
+    if (!iq)
+        return CP_ENOMEM;
+    if (!read && add_item(r, query, s->user, cal, s->op == CP_ROSTER_REMOVE) != 0) {
+        xmpp_stanza_release(iq);
+        return CP_ENOMEM;
+    }
+    xmpp_id_handler_add(cp_xmpp_conn(r->d->xmpp), on_result, s->id, s);
+    struct timeval tv = {OP_TIMEOUT_S, 0};
+    event_add(s->timer, &tv);
+    s->busy = true;
+    cp_xmpp_send(r->d->xmpp, iq);
+    xmpp_stanza_release(iq);
+    return CP_OK;
+}
+
+/* No roster write access for CONTACT's domain: a plain subscription request from the calendar
+ * JID, which the contact's client shows them; once they accept and subscribe back, the
+ * ordinary subscription path (presence.c) takes over. */
+static void
+ask_contact(struct cp_roster *r, const char *user, const char *contact, const char *cal,
+            const char *why)
+{
+    xmpp_stanza_t *pres = xmpp_presence_new(cp_xmpp_ctx(r->d->xmpp));
+    if (!pres)
+        return;
+    xmpp_stanza_set_from(pres, cal);
+    xmpp_stanza_set_to(pres, contact);
+    xmpp_stanza_set_type(pres, "subscribe");
+    cp_xmpp_send(r->d->xmpp, pres);
+    xmpp_stanza_release(pres);
+    cp_store_roster_item_set(r->d->store, user, contact, CP_ROSTER_SUBSCRIBE);
+    cp_store_roster_job_done(r->d->store, user, contact, CP_ROSTER_ADD);
+    r->asked++;
+    cp_log_info("roster", "%s: asked %s to subscribe to %s (%s)", user, contact, cal, why);
+}
+
+static int
+match_subscriber(const char *user_jid, const char *subscriber, void *ud)
+{
+    (void)user_jid;
+    return strcmp(subscriber, ud) == 0 ? 1 : 0;
+}
+
+static bool
+is_subscriber(struct cp_store *st, const char *user, const char *contact)
+{
+    return cp_store_subscribers_each(st, user, match_subscriber, (void *)contact) == 1;
+}
+
+/* Starts one job. Returns 1 when an IQ went out on a slot, 0 when it finished at once. */
+static int
+start_job(struct cp_roster *r, struct slot *s, const char *user, const char *contact,
+          enum cp_roster_op op)
+{
+    struct cp_store *st = r->d->store;
+    char cal[CP_JID_BARE_MAX];
+    if (calendar_of(r, user, cal, sizeof(cal)) != 0) {
+        cp_store_roster_job_done(st, user, contact, op);
+        return 0;
+    }
+    const struct grant *g = grant_of(r, op == CP_ROSTER_PROVISION ? user : contact);
+    s->op = op;
+    snprintf(s->user, sizeof(s->user), "%s", user);
+    snprintf(s->contact, sizeof(s->contact), "%s", contact);
+    if (op == CP_ROSTER_PROVISION && !(g && (g->p.roster & CP_PRIV_ROSTER_GET))) {
+        /* Once per connection in full; a users-enable of thousands is not thousands of lines. */
+        if (r->told_no_read)
+            cp_log_debug("roster", "%s: roster not read (no roster access)", user);
+        else
+            cp_log_info("roster",
+                        "%s: roster not read (the server grants the component no "
+                        "roster access for this domain, see docs/privileges.md): "
+                        "contacts see %s once they subscribe to it; further users "
+                        "are logged at debug level",
+                        user, cal);
+        r->told_no_read = true;
+        cp_store_roster_job_done(st, user, contact, op);
+        return 0;
+    }
+    if (op == CP_ROSTER_ADD && !may_set(g)) {
+        ask_contact(r, user, contact, cal,
+                    g && g->set_refused ? "the server refused roster changes"
+                                        : "no roster write privilege");
+        return 0;
+    }
+    if (op == CP_ROSTER_ADD && !is_subscriber(st, user, contact) &&
+        cp_store_subscriptions_of(st, contact) >= CP_MAX_SUBSCRIPTIONS_PER_SUBSCRIBER) {
+        cp_log_warn("roster", "%s: %s not provisioned (already %d calendars)", user, contact,
+                    CP_MAX_SUBSCRIPTIONS_PER_SUBSCRIBER);
+        cp_store_roster_job_done(st, user, contact, op);
+        return 0;
+    }
+    if (op == CP_ROSTER_REMOVE && !may_set(g)) {
+        cp_log_warn("roster",
+                    "%s: %s stays in %s's roster (no roster write privilege any more): "
+                    "the contact removes it by hand",
+                    user, cal, contact);
+        cp_store_roster_item_remove(st, user, contact);
+        cp_store_roster_job_done(st, user, contact, op);
+        return 0;
+    }
+    if (send_job(r, s, cal) != 0) {
+        cp_log_warn("roster", "%s: out of memory sending a roster request: retrying in %d s", user,
+                    RETRY_S);
+        cp_store_roster_job_defer(st, user, contact, (int64_t)time(NULL) + RETRY_S);
+        return 0;
+    }
+    return 1;
+}
+
+/* ---- answers ---- */
+
+/* The defined condition of an error stanza, "" when none. */
+static void
+error_condition(xmpp_stanza_t *stanza, char *out, size_t len, const char **type)
+{
+    out[0] = '\0';
+    *type = "";
+    xmpp_stanza_t *err = xmpp_stanza_get_child_by_name(stanza, "error");
+    if (!err)
+        return;
+    *type = xmpp_stanza_get_type(err) ? xmpp_stanza_get_type(err) : "";
+    for (xmpp_stanza_t *c = xmpp_stanza_get_children(err); c; c = xmpp_stanza_get_next(c)) {
+        const char *ns = xmpp_stanza_get_ns(c);
+        const char *name = xmpp_stanza_get_name(c);
+        if (xmpp_stanza_is_tag(c) && name && ns && strcmp(ns, NS_STANZAS) == 0 &&
+            strcmp(name, "text") != 0) {
+            snprintf(out, len, "%s", name);
+            return;
+        }
+    }
+}
+
+static void
+defer(struct cp_roster *r, struct slot *s, const char *why)
+{
+    cp_log_warn("roster", "%s: %s %s%s%s: retrying in %d s", s->user,
+                s->op == CP_ROSTER_PROVISION ? "reading the roster"
+                : s->op == CP_ROSTER_ADD     ? "adding the calendar to"
+                                             : "removing the calendar from",
+                s->contact, s->contact[0] ? "'s roster " : "", why, RETRY_S);
+    cp_store_roster_job_defer(r->d->store, s->user, s->contact, (int64_t)time(NULL) + RETRY_S);
+}
+
+/* The user's roster: an add is queued for each contact on a served domain. */
+static void
+roster_read(struct cp_roster *r, struct slot *s, xmpp_stanza_t *result)
+{
+    struct cp_store *st = r->d->store;
+    xmpp_stanza_t *query = xmpp_stanza_get_child_by_name_and_ns(result, "query", NS_ROSTER);
+    long served_n = 0, other = 0;
+    if (cp_store_batch_begin(st) != 0) {
+        defer(r, s, "(store busy)");
+        return;
+    }
+    if (cp_store_roster_job_done(st, s->user, "", CP_ROSTER_PROVISION) != 0) {
+        cp_store_batch_end(st, false); /* disabled while the roster was on its way */
+        return;
+    }
+    for (xmpp_stanza_t *it = query ? xmpp_stanza_get_children(query) : NULL; it;
+         it = xmpp_stanza_get_next(it)) {
+        const char *jid = xmpp_stanza_is_tag(it) ? xmpp_stanza_get_attribute(it, "jid") : NULL;
+        const char *sub = xmpp_stanza_get_attribute(it, "subscription");
+        char bare[CP_JID_BARE_MAX];
+        if (!jid || (sub && strcmp(sub, "remove") == 0) ||
+            cp_jid_bare(jid, bare, sizeof(bare)) != 0 || strcmp(bare, s->user) == 0)
+            continue;
+        if (!served(r, bare)) {
+            other++; /* another server's users, and calendar JIDs themselves */
+            continue;
+        }
+        cp_store_roster_job_put(st, s->user, bare, CP_ROSTER_ADD);
+        served_n++;
+    }
+    cp_store_roster_item_set(st, s->user, "", CP_ROSTER_READ);
+    if (cp_store_batch_end(st, true) != 0) {
+        defer(r, s, "(store write failed)");
+        return;
+    }
+    cp_log_info("roster",
+                "%s: roster read: %ld contact(s) on served domains to provision, %ld "
+                "elsewhere left alone",
+                s->user, served_n, other);
+}
+
+static void
+item_added(struct cp_roster *r, struct slot *s)
+{
+    struct cp_store *st = r->d->store;
+    char cal[CP_JID_BARE_MAX];
+    cp_store_roster_item_set(st, s->user, s->contact, CP_ROSTER_ITEM);
+    if (cp_store_roster_job_done(st, s->user, s->contact, CP_ROSTER_ADD) == CP_ENOTFOUND) {
+        /* The user was disabled while the item was on its way: take it out again. */
+        cp_store_roster_job_put(st, s->user, s->contact, CP_ROSTER_REMOVE);
+        return;
+    }
+    cp_store_subscriber_add(st, s->user, s->contact);
+    r->added++;
+    if (calendar_of(r, s->user, cal, sizeof(cal)) == 0)
+        cp_log_info("roster", "%s: %s added to %s's roster", s->user, cal, s->contact);
+    /* The server probes the calendar JID only when the contact next logs in. */
+    cp_presence_send_current(r->d, s->user, s->contact);
+}
+
+static void
+item_removed(struct cp_roster *r, struct slot *s)
+{
+    struct cp_store *st = r->d->store;
+    if (cp_store_roster_job_done(st, s->user, s->contact, CP_ROSTER_REMOVE) == CP_ENOTFOUND)
+        return; /* enabled again meanwhile: the add queued since puts it back */
+    cp_store_roster_item_remove(st, s->user, s->contact);
+    cp_store_subscriber_remove(st, s->user, s->contact);
+    r->removed++;
+    cp_log_info("roster", "%s: calendar removed from %s's roster", s->user, s->contact);
+}
+
+/* A roster set failed: a server that refuses it although it granted it (ejabberd before 23.10
+ * answers every privileged roster set with an error) gets subscription requests from then on. */
+static void
+add_refused(struct cp_roster *r, struct slot *s, const char *cond)
+{
+    char cal[CP_JID_BARE_MAX];
+    struct grant *g = (struct grant *)grant_of(r, s->contact);
+    if (g && !g->set_refused) {
+        g->set_refused = true;
+        cp_log_warn("roster",
+                    "the server refuses roster changes on %s (%s) although it granted "
+                    "them: asking contacts to subscribe instead until it reconnects",
+                    g->domain, cond[0] ? cond : "error");
+    }
+    if (calendar_of(r, s->user, cal, sizeof(cal)) == 0)
+        ask_contact(r, s->user, s->contact, cal, "the server refused the roster change");
+}
+
+static int
+on_result(xmpp_conn_t *conn, xmpp_stanza_t *stanza, void *ud)
+{
+    (void)conn;
+    struct slot *s = ud;
+    struct cp_roster *r = s->r;
+    const char *from = xmpp_stanza_get_from(stanza);
+    const char *type = xmpp_stanza_get_type(stanza);
+    const char *asked = s->op == CP_ROSTER_PROVISION ? s->user : s->contact;
+    char bare[CP_JID_BARE_MAX];
+    if (!from || cp_jid_bare(from, bare, sizeof(bare)) != 0 || strcmp(bare, asked) != 0 || !type ||
+        (strcmp(type, "result") != 0 && strcmp(type, "error") != 0)) {
+        cp_log_warn("roster", "%s: answer to a roster request ignored (from %s, not from %s)",
+                    s->user, from ? from : "nobody", asked);
+        return 1; /* keep waiting for the real answer */
+    }
+    event_del(s->timer);
+    char cond[64];
+    const char *etype;
+    error_condition(stanza, cond, sizeof(cond), &etype);
+    bool ok = strcmp(type, "result") == 0;
+    if (ok && s->op == CP_ROSTER_PROVISION) {
+        roster_read(r, s, stanza);
+    } else if (ok && s->op == CP_ROSTER_ADD) {
+        item_added(r, s);
+    } else if (s->op == CP_ROSTER_REMOVE && (ok || strcmp(cond, "item-not-found") == 0)) {
+        item_removed(r, s); /* already gone counts as done */
+    } else if (strcmp(etype, "wait") == 0) {
+        defer(r, s, cond);
+    } else if (s->op == CP_ROSTER_ADD) {
+        add_refused(r, s, cond);
+    } else {
+        cp_log_warn("roster", "%s: %s refused (%s): given up", s->user,
+                    s->op == CP_ROSTER_PROVISION ? "reading the roster" : "a removal",
+                    cond[0] ? cond : "error");
+        cp_store_roster_job_done(r->d->store, s->user, s->contact, s->op);
+        if (s->op == CP_ROSTER_REMOVE)
+            cp_store_roster_item_remove(r->d->store, s->user, s->contact);
+    }
+    s->busy = false;
+    kick_in(r, 0);
+    return 0;
+}
+
+static void
+on_timeout(evutil_socket_t fd, short what, void *ud)
+{
+    (void)fd;
+    (void)what;
+    struct slot *s = ud;
+    defer(s->r, s, "(no answer from the server)");
+    release(s);
+    pump(s->r);
+}
+
+/* Forgets the IQ of slot S: its job stays queued. */
+static void
+release(struct slot *s)
+{
+    if (!s->busy)
+        return;
+    xmpp_id_handler_delete(cp_xmpp_conn(s->r->d->xmpp), on_result, s->id);
+    event_del(s->timer);
+    s->busy = false;
+}
+
+/* ---- the pump ---- */
+
+static struct slot *
+free_slot(struct cp_roster *r)
+{
+    for (int i = 0; i < SLOTS; i++)
+        if (!r->slots[i].busy)
+            return &r->slots[i];
+    return NULL;
+}
+
+static bool
+in_flight(const struct cp_roster *r, const char *user, const char *contact)
+{
+    for (int i = 0; i < SLOTS; i++)
+        if (r->slots[i].busy && strcmp(r->slots[i].user, user) == 0 &&
+            strcmp(r->slots[i].contact, contact) == 0)
+            return true;
+    return false;
+}
+
+static int
+pump_one(const char *user, const char *contact, enum cp_roster_op op, void *ud)
+{
+    struct cp_roster *r = ud;
+    if (in_flight(r, user, contact))
+        return 0;
+    struct slot *s = free_slot(r);
+    if (!s || r->turn >= TURN_MAX)
+        return 1;
+    r->turn++;
+    start_job(r, s, user, contact, op);
+    return 0;
+}
+
+static void
+pump(struct cp_roster *r)
+{
+    if (!r->online || r->pumping || !free_slot(r))
+        return;
+    xmpp_conn_t *conn = cp_xmpp_conn(r->d->xmpp);
+    if (conn && xmpp_conn_send_queue_len(conn) > SENDQ_MAX) {
+        kick_in(r, 100);
+        return;
+    }
+    r->pumping = true;
+    r->turn = 0;
+    cp_store_roster_jobs_each(r->d->store, (int64_t)time(NULL), SLOTS + TURN_MAX, pump_one, r);
+    r->pumping = false;
+    if (r->turn >= TURN_MAX && free_slot(r))
+        kick_in(r, 0); /* more may be due: on the next turn, after the loop served others */
+}
+
+static void
+on_kick(evutil_socket_t fd, short what, void *ud)
+{
+    (void)fd;
+    (void)what;
+    pump(ud);
+}
+
+static void
+kick_in(struct cp_roster *r, long ms)
+{
+    struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+    event_add(r->kick, &tv);
+}
+
+/* ---- public ---- */
+
+struct cp_roster *
+cp_roster_new(struct cp_daemon *d)
+{
+    struct cp_roster *r = calloc(1, sizeof(*r));
+    if (!r)
+        return NULL;
+    r->d = d;
+    r->kick = event_new(d->base, -1, 0, on_kick, r);
+    r->retry = event_new(d->base, -1, EV_PERSIST, on_kick, r);
+    r->flush = event_new(d->base, -1, 0, on_flush, r);
+    bool ok = r->kick && r->retry && r->flush;
+    for (int i = 0; i < SLOTS; i++) {
+        r->slots[i].r = r;
+        r->slots[i].timer = event_new(d->base, -1, 0, on_timeout, &r->slots[i]);
+        ok = ok && r->slots[i].timer;
+    }
+    if (!ok) {
+        cp_roster_free(r);
+        return NULL;
+    }
+    return r;
+}
+
+void
+cp_roster_free(struct cp_roster *r)
+{
+    if (!r)
+        return;
+    for (int i = 0; i < SLOTS; i++) {
+        release(&r->slots[i]);
+        if (r->slots[i].timer)
+            event_free(r->slots[i].timer);
+    }
+    if (r->kick)
+        event_free(r->kick);
+    if (r->retry)
+        event_free(r->retry);
+    if (r->flush)
+        event_free(r->flush);
+    for (size_t i = 0; i < r->nchanged; i++)
+        free(r->changed[i]);
+    free(r->changed);
+    free(r);
+}
+
+void
+cp_roster_online(struct cp_roster *r)
+{
+    struct timeval every = {RETRY_S, 0};
+    r->online = true;
+    r->ngrants = 0;
+    r->told_no_read = false;
+    event_add(r->retry, &every);
+    kick_in(r, GRACE_MS);
+}
+
+void
+cp_roster_offline(struct cp_roster *r)
+{
+    r->online = false;
+    for (int i = 0; i < SLOTS; i++)
+        release(&r->slots[i]);
+    event_del(r->kick);
+    event_del(r->retry);
+}
+
+bool
+cp_roster_on_message(struct cp_roster *r, xmpp_stanza_t *message)
+{
+    struct cp_privileges p;
+    const char *from = xmpp_stanza_get_from(message);
+    int rc = cp_privilege_parse(message, &p);
+    if (rc == CP_ENOTFOUND)
+        return false;
+    /* Only the server itself sends from a bare domain we serve; a remote server could send
+     * from its own domain, which we do not serve. */
+    if (!from || strchr(from, '@') || strchr(from, '/') ||
+        !cp_config_serves_domain(r->d->cfg, from)) {
+        cp_log_warn("privilege", "advertisement from %s ignored (not a served domain)",
+                    from ? from : "nobody");
+        return true;
+    }
+    size_t i = 0;
+    while (i < r->ngrants && strcmp(r->grants[i].domain, from) != 0)
+        i++;
+    if (i == DOMAINS_MAX) {
+        cp_log_warn("privilege", "%s: advertisement ignored (more than %d domains)", from,
+                    DOMAINS_MAX);
+        return true;
+    }
+    if (i == r->ngrants)
+        r->ngrants++;
+    snprintf(r->grants[i].domain, sizeof(r->grants[i].domain), "%s", from);
+    r->grants[i].p = p;
+    r->grants[i].set_refused = false;
+    char what[160];
+    cp_privilege_describe(&p, what, sizeof(what));
+    cp_log_info("privilege", "%s grants %s (%s)%s", from, what,
+                p.version == 2 ? CP_PRIV_NS_2 : CP_PRIV_NS_1,
+                rc == CP_EINVAL ? "; a malformed permission was ignored" : "");
+    pump(r);
+    return true;
+}
+
+static void
+user_changed_now(struct cp_roster *r, const char *user_jid)
+{
+    struct cp_user row = {0};
+    bool enabled = cp_store_user_get(r->d->store, user_jid, &row) == 0 && row.enabled;
+    cp_user_clear(&row);
+    if (enabled) {
+        if (!cp_store_roster_user_known(r->d->store, user_jid) &&
+            cp_store_roster_job_put(r->d->store, user_jid, "", CP_ROSTER_PROVISION) == 0)
+            cp_log_debug("roster", "%s: roster provisioning queued", user_jid);
+    } else {
+        long n = cp_store_roster_unprovision(r->d->store, user_jid);
+        if (n > 0)
+            cp_log_info("roster", "%s: disabled: the calendar leaves %ld contact roster(s)",
+                        user_jid, n);
+    }
+}
+
+/* One transaction for all the users changed in a loop turn: a users-enable of 10,000 is one
+ * durable commit, not 10,000 (seconds of fsync on the loop). */
+static void
+on_flush(evutil_socket_t fd, short what, void *ud)
+{
+    (void)fd;
+    (void)what;
+    struct cp_roster *r = ud;
+    bool batch = cp_store_batch_begin(r->d->store) == 0;
+    for (size_t i = 0; i < r->nchanged; i++) {
+        user_changed_now(r, r->changed[i]);
+        free(r->changed[i]);
+    }
+    r->nchanged = 0;
+    if (batch && cp_store_batch_end(r->d->store, true) != 0)
+        cp_log_warn("roster", "the roster provisioning of the users just changed was not saved "
+                              "(see above): enable them again");
+    pump(r);
+}
+
+void
+cp_roster_user_changed(struct cp_roster *r, const char *user_jid)
+{
+    if (r->nchanged == r->capchanged) {
+        size_t cap = r->capchanged ? 2 * r->capchanged : 64;
+        char **grown = realloc(r->changed, cap * sizeof(*grown));
+        if (!grown) {
+            cp_log_warn("roster", "%s: out of memory: roster provisioning not queued", user_jid);
+            return;
+        }
+        r->changed = grown;
+        r->capchanged = cap;
+    }
+    char *copy = strdup(user_jid);
+    if (!copy) {
+        cp_log_warn("roster", "%s: out of memory: roster provisioning not queued", user_jid);
+        return;
+    }
+    r->changed[r->nchanged++] = copy;
+    if (r->nchanged == 1)
+        event_active(r->flush, 0, 0);
+}
+
+char *
+cp_roster_report(struct cp_roster *r)
+{
+    char buf[4096];
+    size_t used = 0;
+    int in_flight_n = 0;
+    for (int i = 0; i < SLOTS; i++)
+        in_flight_n += r->slots[i].busy;
+    if (r->ngrants == 0)
+        used += (size_t)snprintf(buf, sizeof(buf),
+                                 "privileges: none advertised (XEP-0356 not configured for this "
+                                 "component): contacts subscribe to calendar JIDs by hand\n");
+    for (size_t i = 0; i < r->ngrants && used < sizeof(buf); i++) {
+        char what[160];
+        cp_privilege_describe(&r->grants[i].p, what, sizeof(what));
+        int n = snprintf(
+            buf + used, sizeof(buf) - used, "privileges: %s: %s (%s)%s\n", r->grants[i].domain,
+            what, r->grants[i].p.version == 2 ? CP_PRIV_NS_2 : CP_PRIV_NS_1,
+            r->grants[i].set_refused ? "; roster set refused, subscribing instead" : "");
+        if (n > 0)
+            used += (size_t)n;
+    }
+    if (used < sizeof(buf))
+        snprintf(buf + used, sizeof(buf) - used,
+                 "roster provisioning: %ld operation(s) queued, %d in flight; since start %lu "
+                 "item(s) added, %lu subscription request(s) sent, %lu removed",
+                 cp_store_roster_jobs_count(r->d->store), in_flight_n, r->added, r->asked,
+                 r->removed);
+    return strdup(buf);
+}

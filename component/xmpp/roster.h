@@ -1,0 +1,41 @@
+/* Roster provisioning (XEP-0356 Privileged Entity, issue 11): where the XMPP server grants the
+ * component roster access, a user who enables calendar presence has their calendar JID put into
+ * the roster of each of their contacts on a served domain, as a subscription the contact holds,
+ * so that contacts see calendar presence without subscribing. Where the server grants no roster
+ * write access or refuses it, each contact is sent a subscription request instead. A disable
+ * takes the items out again. The work is a queue in the store, a few IQs in flight at a time,
+ * so a users-enable of thousands is paced and a restart resumes it. */
+#ifndef CP_XMPP_ROSTER_H
+#define CP_XMPP_ROSTER_H
+
+#include <stdbool.h>
+
+#include <strophe.h>
+
+struct cp_daemon;
+struct cp_roster;
+
+/* Creates the provisioner of daemon D (borrowed; its base, store, xmpp and cfg must be set).
+ * Nothing is sent before cp_roster_online. Returns NULL on ENOMEM. */
+struct cp_roster *cp_roster_new(struct cp_daemon *d);
+void cp_roster_free(struct cp_roster *r);
+
+/* The stream is up: privileges are forgotten until the server advertises them again; queued
+ * work starts once they arrive, or after a short grace when none come. */
+void cp_roster_online(struct cp_roster *r);
+/* The stream is gone: operations in flight stay queued and run again after the next handshake. */
+void cp_roster_offline(struct cp_roster *r);
+
+/* MESSAGE (borrowed) came to the component: when it is a privilege advertisement from a served
+ * domain, records and logs it and returns true; otherwise returns false. */
+bool cp_roster_on_message(struct cp_roster *r, xmpp_stanza_t *message);
+
+/* USER_JID was enabled, disabled or changed settings: queues the provisioning of its contacts
+ * (once per enable) or the removal of what was provisioned. */
+void cp_roster_user_changed(struct cp_roster *r, const char *user_jid);
+
+/* gateway-status: the privileges in force and the queue, a few lines. Malloc'd, caller frees;
+ * NULL on ENOMEM. */
+char *cp_roster_report(struct cp_roster *r);
+
+#endif
