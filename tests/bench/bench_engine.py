@@ -5,11 +5,17 @@ before the daemon starts (the store's schema is made by the daemon itself on a f
 Prints figures; never fails on time (a phase that does not finish prints how far it got).
 
 Usage (/usr/bin/python3; CP_BUILD_ROOT = a release build, EWS_SIM optional):
-  bench_engine.py start   [N]   fresh start, restart, memory per user
+  bench_engine.py start   [N] [DELAY_MS]   fresh start, restart, memory per user; DELAY_MS
+                                (default 20) is added by ews-sim to every EWS request (`fault
+                                add delay`), so the servers are latency-bound like Exchange
   bench_engine.py edges   [N]   N users' meetings starting in the same second: 1 and 10
                                 subscribers, spread 0 and 50; lateness, peak memory, CPU
   bench_engine.py latency [N] [RATE] [SECONDS]   notification -> presence under RATE changes/s
   bench_engine.py steady  [N] [MINUTES] [SCALE]  EWS requests with no calendar changes
+  bench_engine.py prosody [N] [SUBS] [LEAD]  N users' meetings starting in the same second at a
+                                real Prosody (spread 0, SUBS subscribers each, default 1): the
+                                daemon's time to get N x SUBS presences delivered vs the same
+                                stanzas sent raw by a scripted component in the same run
 """
 import asyncio
 import os
@@ -36,6 +42,8 @@ COMPONENT = "calendar.localhost"
 CONCURRENCY = 20  # [exchange] concurrency, the daemon's default
 FROM_RE = re.compile(rb"""from=["']([^"'@]+)@""")
 STATE_RE = re.compile(rb"""state=["']([a-z]+)""")
+# The start tag of an unavailable presence (the part after "<presence").
+UNAVAILABLE_RE = re.compile(rb"""[^>]*type=["']unavailable["']""")
 
 
 def log(msg):
@@ -69,10 +77,36 @@ def mailbox(i):
     return "user%05d@example.com" % i
 
 
+def snapshot(items):
+    """A list of ITEMS while the sink's thread may still add to them."""
+    while True:
+        try:
+            return list(items)
+        except RuntimeError:  # changed size during iteration
+            time.sleep(0.01)
+
+
+def complete_end(buf):
+    """Where the complete presence stanzas at the start of BUF end (0: none yet). The stream
+    after the handshake carries presence stanzas only, either with children (ending in
+    </presence>) or self-closed (<presence .../>): everything before the last start tag is
+    complete; the last stanza is complete when it is closed."""
+    last = buf.rfind(b"<presence")
+    if last < 0:
+        return 0
+    tail = buf[last:]
+    if tail.endswith(b"</presence>"):
+        return len(buf)
+    if tail.endswith(b"/>") and b">" not in tail[:-2]:
+        return len(buf)  # self-closed start tag: no '>' before its end (values are escaped)
+    return last
+
+
 class Sink:
     """A scripted XEP-0114 server: answers the stream header and any handshake, then counts
-    presence stanzas; with track=True it also notes, per user, the time and state of its latest
-    presence (parsing costs this process some CPU: off where only the count matters)."""
+    presence stanzas (self-closed unavailable ones included); with track=True it also notes,
+    per user, the time and state of its latest presence (parsing costs this process some CPU:
+    off where only the count matters). BENCH_RAW=FILE appends the stream as received."""
 
     def __init__(self):
         self.port = free_port()
@@ -116,14 +150,19 @@ class Sink:
                     writer._hdr = True
             writer.write(b"<handshake/>")
             buf = buf[buf.index(b"</handshake>") + 12:]
+            raw = open(os.environ["BENCH_RAW"], "ab") if os.environ.get("BENCH_RAW") else None
+            if raw:
+                raw.write(buf)
             while True:
-                end = buf.rfind(b"</presence>")
-                if end >= 0:
-                    block, buf = buf[:end + 11], buf[end + 11:]
+                end = complete_end(buf)
+                if end > 0:
+                    block, buf = buf[:end], buf[end:]
                     self._take(block)
                 chunk = await reader.read(1 << 20)
                 if not chunk:
                     return
+                if raw:
+                    raw.write(chunk)
                 self.bytes += len(chunk)
                 buf += chunk
         except (ConnectionError, asyncio.IncompleteReadError):
@@ -133,21 +172,31 @@ class Sink:
 
     def _take(self, block):
         now = time.time()
-        n = block.count(b"</presence>")
+        n = block.count(b"<presence")
         self.count += n
         self.t_last = now
         if self.track:
-            for part in block.split(b"</presence>")[:-1]:
-                f, st = FROM_RE.search(part), STATE_RE.search(part)
+            # One part per stanza, cut at each start tag: an unavailable presence has no child
+            # and is self-closed (<presence type='unavailable' .../>), so cutting at
+            # </presence> would glue it to the next stanza and credit that stanza's state to
+            # the unavailable one's user (the "lost presence" of the first round).
+            for part in block.split(b"<presence")[1:]:
+                f = FROM_RE.search(part)
+                st = b"unavailable" if UNAVAILABLE_RE.match(part) else None
+                if st is None:
+                    m = STATE_RE.search(part)
+                    st = m.group(1) if m else None
                 if not f or not st:
                     log("  sink: cannot parse %r" % part[-300:])
                     continue
-                user, state = f.group(1), st.group(1)
+                user, state = f.group(1), st
+                self.last[user] = (now, state)
+                if state == b"unavailable":
+                    continue
                 self.nrecv[user] = self.nrecv.get(user, 0) + 1
                 if os.environ.get("BENCH_DEBUG") and self.nrecv[user] == 2:
                     log("  sink: second presence of %s: %r" % (user.decode(), part[-400:]))
-                self.last[user] = (now, state)
-                if state != b"unavailable" and user not in self.published:
+                if user not in self.published:
                     self.published.add(user)
                     self.t_pub = now
 
@@ -159,10 +208,11 @@ class Sink:
                 log("  ... %s: not reached after %.0f s (%d presences, %d users seen, %d "
                     "published)" % (what, timeout, self.count, len(self.last), len(self.published)))
                 if self.track:
+                    published = snapshot(self.published)
                     missing = sorted(set("user%05d" % i for i in range(1, self.n + 1))
-                                     - set(u.decode() for u in self.published))
+                                     - set(u.decode() for u in published))
                     log("  never published: %s" % " ".join(missing[:20]))
-                    dup = sorted(u.decode() for u, k in self.nrecv.items() if k > 1)
+                    dup = sorted(u.decode() for u, k in snapshot(self.nrecv.items()) if k > 1)
                     log("  %d users received more than one presence: %s"
                         % (len(dup), " ".join(dup[:20])))
                 return False
@@ -350,7 +400,7 @@ def fresh_start(sim, d, sink, n, lat):
     sink.published.clear()
     r0, ops0 = sim_requests(sim)
     d.start()
-    ok = sink.wait(lambda: len(sink.published) >= n, int(os.environ.get("BENCH_WAIT", 240)),
+    ok = sink.wait(lambda: len(sink.published) >= n, int(os.environ.get("BENCH_WAIT", 600)),
                    "fresh start")
     t = sink.t_pub - d.t_start
     r1, ops1 = sim_requests(sim)
@@ -369,13 +419,21 @@ def fresh_start(sim, d, sink, n, lat):
     return t
 
 
-def mode_start(n):
-    header("fresh start and restart", n)
+def mode_start(n, delay_ms=20):
+    header("fresh start and restart, ews-sim delay %d ms per request" % delay_ms, n)
     work = tempfile.mkdtemp(prefix="bench-engine-")
     sim = start_sim(n)
     sink = Sink()
     d = Daemon(work, sim, sink)
     try:
+        if delay_ms:
+            # Every EWS request is answered delay_ms late (a timer, no CPU): the servers are
+            # latency-bound like Exchange, so the bound below is what should limit the start.
+            # EWSMaxConcurrency is per account across both CAS (27 by default): the daemon's
+            # 20 x 2 in flight would be throttled, so it is raised (a real deployment sets
+            # the service account's throttling policy to match `concurrency` x servers).
+            sim.ok("limit concurrency 200")
+            sim.ok("fault add delay %d" % delay_ms)
         lat = measure_latency(sim, n)
         d.make_schema()
         d.enable(n, 1)
@@ -603,11 +661,236 @@ def mode_steady(n, minutes, scale):
         sim.stop()
 
 
+# ---- a real Prosody (tests/integration/harness.py) ----
+
+RAW_COMPONENT = "calraw00.localhost"  # as long as calendar.localhost: the same stanza sizes
+RECEIVERS = 10
+
+
+def prosody_server(work):
+    """A private Prosody from the integration harness, logging warnings only (its debug log
+    would cost more than the stanzas), with a second component for the raw sender and
+    RECEIVERS users who stay online and receive every presence."""
+    sys.path.insert(0, os.path.join(SRC, "tests", "integration"))
+    import harness  # noqa: E402  (slixmpp: Debian's python3-slixmpp)
+
+    class P(harness.Prosody):
+        def _write_config(self):
+            super()._write_config()
+            with open(self.cfg) as f:
+                text = f.read()
+            text = re.sub(r'log = \{ debug = "([^"]+)" \}', r'log = { warn = "\1" }', text)
+            text += 'Component "%s"\n    component_secret = "%s"\n' % (RAW_COMPONENT, self.secret)
+            with open(self.cfg, "w") as f:
+                f.write(text)
+
+    p = P(work, secret=SECRET)
+    for k in range(RECEIVERS):
+        subprocess.run(["prosodyctl", "--config", p.cfg, "register", "recv%d" % k, "localhost",
+                        harness.PASSWORD], check=True, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL)
+    p.start()
+    return p, harness.PASSWORD
+
+
+class Receivers:
+    """RECEIVERS c2s sessions (plain SASL, no TLS, written by hand to stay cheap) that send
+    initial presence and then count the presences they get, per sending component."""
+
+    def __init__(self, port, password, loop):
+        self.port, self.password, self.loop = port, password, loop
+        self.got = {COMPONENT: 0, RAW_COMPONENT: 0}
+        self.t_last = {COMPONENT: 0.0, RAW_COMPONENT: 0.0}
+        self.online = 0
+        # Held: the loop keeps only weak references to its tasks.
+        self.sessions = [asyncio.run_coroutine_threadsafe(self._session("recv%d" % k), loop)
+                         for k in range(RECEIVERS)]
+
+    async def _session(self, user):
+        import base64
+        reader, writer = await asyncio.open_connection("127.0.0.1", self.port)
+        hdr = (b"<?xml version='1.0'?><stream:stream to='localhost' xmlns='jabber:client' "
+               b"xmlns:stream='http://etherx.jabber.org/streams' version='1.0'>")
+
+        async def until(marker):
+            buf = b""
+            while marker not in buf:
+                chunk = await reader.read(65536)
+                if not chunk:
+                    raise ConnectionError("receiver %s: stream closed" % user)
+                buf += chunk
+            return buf
+
+        writer.write(hdr)
+        await until(b"</stream:features>")
+        cred = base64.b64encode(b"\0" + user.encode() + b"\0" + self.password.encode())
+        writer.write(b"<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>" + cred
+                     + b"</auth>")
+        await until(b"<success")
+        writer.write(hdr)
+        await until(b"</stream:features>")
+        writer.write(b"<iq type='set' id='b1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'>"
+                     b"<resource>bench</resource></bind></iq>")
+        await until(b"</iq>")
+        writer.write(b"<presence/>")
+        self.online += 1
+        keys = [(k, ("@" + k).encode()) for k in self.got]
+        buf = b""
+        while True:
+            chunk = await reader.read(1 << 20)
+            if not chunk:
+                return
+            buf += chunk
+            cut = buf.rfind(b"<")  # a sender's name holds no '<': never split by the cut
+            done, buf = buf[:cut], buf[cut:]
+            now = time.time()
+            for k, pat in keys:
+                c = done.count(pat)
+                if c:
+                    self.got[k] += c
+                    self.t_last[k] = now
+
+
+async def raw_component(port, n, subs):
+    """Sends the n x subs presences the daemon sends at the edge, as a scripted XEP-0114
+    component; then an XEP-0199 ping to the server: its answer comes after Prosody has
+    processed every stanza before it (one stream is handled in order)."""
+    import hashlib
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(b"<stream:stream xmlns='jabber:component:accept' xmlns:stream="
+                 b"'http://etherx.jabber.org/streams' to='" + RAW_COMPONENT.encode() + b"'>")
+    buf = b""
+    while not re.search(rb"""\sid=["'][^"']+["']""", buf):
+        buf += await reader.read(4096)
+    sid = re.search(rb"""\sid=["']([^"']+)""", buf).group(1)
+    writer.write(b"<handshake>" + hashlib.sha1(sid + SECRET.encode()).hexdigest().encode()
+                 + b"</handshake>")
+    while b"<handshake/>" not in buf and b"<handshake></handshake>" not in buf:
+        chunk = await reader.read(4096)
+        if not chunk:
+            raise ConnectionError("raw component: handshake refused: %r" % buf[-300:])
+        buf += chunk
+    until = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 3600))
+    stanzas = [("<presence from=\"user%05d@%s\" to=\"recv%d@localhost\"><show>dnd</show>"
+                "<status>In a meeting</status><calendar until=\"%s\" xmlns=\"urn:calpresence:0\" "
+                "state=\"busy\"/></presence>" % (i, RAW_COMPONENT, (i * subs + j) % RECEIVERS,
+                                                 until)).encode()
+               for i in range(1, n + 1) for j in range(subs)]
+    t0 = time.time()
+    for k in range(0, len(stanzas), 500):
+        writer.write(b"".join(stanzas[k:k + 500]))
+        await writer.drain()
+    t_sent = time.time()
+    writer.write(b"<iq type='get' id='bench-end' from='bench@" + RAW_COMPONENT.encode()
+                 + b"' to='localhost'><ping xmlns='urn:xmpp:ping'/></iq>")
+    buf = b""
+    while b"bench-end" not in buf:
+        chunk = await reader.read(65536)
+        if not chunk:
+            break
+        buf += chunk
+    t_pong = time.time()
+    writer.write(b"</stream:stream>")
+    writer.close()
+    return t0, t_sent, t_pong
+
+
+def mode_prosody(n, subs, lead):
+    header("meetings starting in the same second at a real Prosody, %d subscriber(s) each"
+           % subs, n)
+    work = tempfile.mkdtemp(prefix="bench-engine-")
+    pros, password = prosody_server(work)
+    pros_pid = pros.proc.pid
+    sim = start_sim(n)
+    loop = asyncio.new_event_loop()
+    threading.Thread(target=loop.run_forever, daemon=True).start()
+    recv = Receivers(pros.c2s_port, password, loop)
+
+    class Server:  # what the daemon connects to: Prosody's component port
+        port = pros.component_port
+    d = Daemon(work, sim, Server, spread=0)
+    edge = (int(time.time()) + lead) // 10 * 10
+    iso = lambda t: time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))
+    lines = ['item add %s %s %s busy "P"' % (mailbox(i), iso(edge), iso(edge + 3600))
+             for i in range(1, n + 1)]
+    with socket.socket(socket.AF_UNIX) as s:
+        s.connect(sim.control_path)
+        s.sendall(("\n".join(lines) + "\n").encode())
+        data = b""
+        while data.count(b"\n") < len(lines):
+            data += s.recv(1 << 20)
+    try:
+        t = time.time()
+        while recv.online < RECEIVERS and time.time() - t < 30:
+            time.sleep(0.1)
+        log("Prosody (pid %d): %d receivers online" % (pros_pid, recv.online))
+        d.make_schema()
+        d.enable(n, 0)
+        with sqlite3.connect(d.db, timeout=60) as c:
+            c.execute("DELETE FROM subscribers")
+            c.executemany("INSERT INTO subscribers (user_jid, subscriber, created) VALUES (?,?,?)",
+                          (("user%05d@localhost" % i,
+                            "recv%d@localhost" % ((i * subs + j) % RECEIVERS), 0)
+                           for i in range(1, n + 1) for j in range(subs)))
+        base = recv.got[COMPONENT]
+        d.start()
+        # Every user publishes one available presence per subscriber once read (the
+        # unavailable one queued at the handshake is counted too: both name the component).
+        t = time.time()
+        seen, t_seen = 0, time.time()
+        while recv.got[COMPONENT] - base < 2 * n * subs and time.time() < edge - 60:
+            if recv.got[COMPONENT] != seen:
+                seen, t_seen = recv.got[COMPONENT], time.time()
+            elif seen - base >= n * subs and time.time() - t_seen > 10:
+                break  # some unavailable ones were superseded before they went out
+            time.sleep(0.5)
+        log("fresh start through Prosody: %d presences delivered in %.0f s; edge in %.0f s"
+            % (recv.got[COMPONENT] - base, time.time() - t, edge - time.time()))
+        time.sleep(5)
+        cpu_p0 = cpu_s(pros_pid)
+        fut = asyncio.run_coroutine_threadsafe(raw_component(pros.component_port, n, subs), loop)
+        t0, t_sent, t_pong = fut.result(600)
+        while recv.got[RAW_COMPONENT] < n * subs and time.time() - t0 < 300:
+            time.sleep(0.05)
+        raw_t = recv.t_last[RAW_COMPONENT] - t0
+        log("raw component: %d stanzas written in %.2f s, ping answered after %.2f s, %d "
+            "delivered to the receivers, the last %.2f s after the first byte; Prosody CPU "
+            "%.1f s (load %s)" % (n * subs, t_sent - t0, t_pong - t0, recv.got[RAW_COMPONENT],
+                                  raw_t, cpu_s(pros_pid) - cpu_p0, loadavg()))
+        if time.time() > edge - 3:
+            log("edge missed (setup too slow)")
+            return
+        while time.time() < edge - 1:
+            time.sleep(0.05)
+        base = recv.got[COMPONENT]
+        cpu0, cpu_p0 = cpu_s(d.proc.pid), cpu_s(pros_pid)
+        hwm0 = proc_status(d.proc.pid, "VmHWM")
+        rss_max = 0
+        while recv.got[COMPONENT] - base < n * subs and time.time() - edge < 300:
+            rss_max = max(rss_max, proc_status(d.proc.pid, "VmRSS"))
+            time.sleep(0.05)
+        late = recv.t_last[COMPONENT] - edge
+        log("daemon: %d users x %d subscribers, spread 0: %d presences delivered, the last "
+            "%.2f s after the edge; raw %.2f s; ratio %.2f (goal <= 1.2); daemon CPU %.2f s, "
+            "Prosody CPU %.1f s; daemon VmHWM %.1f MiB (%.1f MiB before the edge), VmRSS at most "
+            "%.1f MiB while Prosody caught up (load %s)"
+            % (n, subs, recv.got[COMPONENT] - base, late, raw_t, late / raw_t,
+               cpu_s(d.proc.pid) - cpu0, cpu_s(pros_pid) - cpu_p0,
+               proc_status(d.proc.pid, "VmHWM") / 1024, hwm0 / 1024, rss_max / 1024, loadavg()))
+        time.sleep(3)
+        log("after 3 s more: daemon %d, raw %d delivered (nothing lost: %d each)"
+            % (recv.got[COMPONENT] - base, recv.got[RAW_COMPONENT], n * subs))
+    finally:
+        d.stop()
+        sim.stop()
+        pros.stop()
+
+
 def main():
     mode = sys.argv[1] if len(sys.argv) > 1 else "start"
     n = int(sys.argv[2]) if len(sys.argv) > 2 else 100000
     if mode == "start":
-        mode_start(n)
+        mode_start(n, int(sys.argv[3]) if len(sys.argv) > 3 else 20)
     elif mode == "edges":
         mode_edges(n, int(sys.argv[3]) if len(sys.argv) > 3 else 150)
     elif mode == "latency":
@@ -616,6 +899,9 @@ def main():
     elif mode == "steady":
         mode_steady(n, float(sys.argv[3]) if len(sys.argv) > 3 else 4,
                     int(sys.argv[4]) if len(sys.argv) > 4 else 60)
+    elif mode == "prosody":
+        mode_prosody(n, int(sys.argv[3]) if len(sys.argv) > 3 else 1,
+                     int(sys.argv[4]) if len(sys.argv) > 4 else 180)
     else:
         sys.exit("unknown mode " + mode)
 
