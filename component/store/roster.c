@@ -193,8 +193,8 @@ cp_store_roster_unprovision(struct cp_store *store, const char *user_jid)
 {
     static const char *const steps[] = {
         "DELETE FROM roster_jobs WHERE user_jid = ?1",
-        "INSERT INTO roster_jobs (user_jid, contact, op) SELECT user_jid, contact, 'remove' "
-        "FROM roster_items WHERE user_jid = ?1 AND method = 'roster' ORDER BY contact",
+        ("INSERT INTO roster_jobs (user_jid, contact, op) SELECT user_jid, contact, 'remove' "
+         "FROM roster_items WHERE user_jid = ?1 AND method = 'roster' ORDER BY contact"),
         "DELETE FROM roster_items WHERE user_jid = ?1 AND method != 'roster'",
     };
     if (!store || !user_jid)
