@@ -181,6 +181,35 @@ cp_daemon_queue_publish(struct cp_daemon *d, const char *user_jid)
     cp_engine_queue_publish(d->engine, user_jid);
 }
 
+/* ---- systemd ---- */
+
+/* One line for `systemctl status`: is the stream up, and how many calendars it carries. */
+static void
+notify_status(struct cp_daemon *d, const char *prefix)
+{
+    if (!d->notify)
+        return;
+    const struct cp_config *cfg = d->cfg;
+    long enabled = cp_store_users_count(d->store, true);
+    if (cp_xmpp_is_online(d->xmpp))
+        cp_notify_send(d->notify, "%sSTATUS=%s connected to %s:%d, %ld users enabled", prefix,
+                       cfg->jid, cfg->server_host, cfg->server_port, enabled);
+    else
+        cp_notify_send(d->notify, "%sSTATUS=%s connecting to %s:%d, %ld users enabled", prefix,
+                       cfg->jid, cfg->server_host, cfg->server_port, enabled);
+}
+
+/* Sent from a timer on the loop, so that a loop stuck in one callback misses it and systemd
+ * restarts the daemon (WatchdogSec= in the unit). */
+static void
+on_watchdog(evutil_socket_t fd, short what, void *ud)
+{
+    (void)fd;
+    (void)what;
+    struct cp_daemon *d = ud;
+    cp_notify_send(d->notify, "WATCHDOG=1");
+}
+
 /* ---- XMPP connection events ---- */
 
 static void
@@ -190,6 +219,10 @@ on_online(void *ud)
     /* libstrophe dropped whatever was queued when the last stream died: resend everything. */
     cp_presence_publish_all(d);
     cp_roster_online(d->roster);
+    /* Ready means the store is open and the XMPP server took the handshake: from here a
+     * `systemctl start` that returned can be followed by commands that work. */
+    notify_status(d, d->ready ? "" : "READY=1\n");
+    d->ready = 1;
 }
 
 static void
@@ -197,6 +230,8 @@ on_offline(void *ud)
 {
     struct cp_daemon *d = ud;
     cp_roster_offline(d->roster);
+    if (!d->shutting_down)
+        notify_status(d, "");
 }
 
 static void
@@ -231,6 +266,7 @@ on_terminate(evutil_socket_t sig, short what, void *ud)
     }
     d->shutting_down = 1;
     cp_log_info("main", "%s received: shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
+    cp_notify_send(d->notify, "STOPPING=1\nSTATUS=sending unavailable presence and closing");
     if (cp_xmpp_is_online(d->xmpp))
         cp_presence_unavailable_all(d);
     cp_xmpp_stop(d->xmpp, on_stopped, d);
@@ -241,9 +277,12 @@ on_hup(evutil_socket_t sig, short what, void *ud)
 {
     (void)sig;
     (void)what;
+    struct cp_daemon *d = ud;
     char msg[1024];
     cp_log_info("config", "SIGHUP received: reloading");
-    cp_daemon_reload(ud, msg, sizeof(msg));
+    cp_notify_send(d->notify, "RELOADING=1");
+    cp_daemon_reload(d, msg, sizeof(msg));
+    notify_status(d, "READY=1\n");
 }
 
 static void
@@ -253,6 +292,7 @@ on_housekeeping(evutil_socket_t fd, short what, void *ud)
     (void)what;
     struct cp_daemon *d = ud;
     cp_adhoc_expire(d->adhoc, time(NULL));
+    notify_status(d, "");
 }
 
 /* ---- reload ---- */
@@ -347,6 +387,9 @@ daemon_free(struct cp_daemon *d)
     if (d->housekeeping)
         event_free(d->housekeeping);
     cp_admin_free(d->admin);
+    if (d->watchdog)
+        event_free(d->watchdog);
+    cp_notify_free(d->notify);
     cp_adhoc_free(d->adhoc);
     cp_gateway_free(d->gateway);
     cp_roster_free(d->roster);
@@ -365,6 +408,7 @@ cp_daemon_run(struct cp_config *cfg)
     cp_log_set_level(cfg->log_level);
     log_startup(cfg);
     signal(SIGPIPE, SIG_IGN);
+    d.notify = cp_notify_new();
 
     d.base = event_base_new();
     if (!d.base) {
@@ -410,6 +454,17 @@ cp_daemon_run(struct cp_config *cfg)
         cp_log_error("main", "%s", why);
         daemon_free(&d);
         return 1;
+    }
+    uint64_t wd = cp_notify_watchdog_interval(d.notify);
+    if (wd > 0) {
+        struct timeval tv = {(time_t)(wd / 1000000), (suseconds_t)(wd % 1000000)};
+        d.watchdog = event_new(d.base, -1, EV_PERSIST, on_watchdog, &d);
+        if (!d.watchdog || event_add(d.watchdog, &tv) != 0) {
+            cp_log_error("main", "cannot arm the systemd watchdog timer");
+            daemon_free(&d);
+            return 1;
+        }
+        cp_log_info("main", "systemd watchdog: WATCHDOG=1 every %.1f s", (double)wd / 1e6);
     }
     cp_xmpp_service_register(&d);
     if (cp_engine_start(d.engine) != 0) {

@@ -11,6 +11,7 @@
 #include "config/config.h"
 #include "engine/engine.h"
 #include "check/check.h"
+#include "notify.h"
 #include "xmpp/xmpp.h"
 #include "store/store.h"
 
@@ -27,7 +28,10 @@ struct cp_daemon {
     struct event *sig_term;
     struct event *sig_int;
     struct event *sig_hup;
-    struct event *housekeeping; /* expires ad-hoc sessions */
+    struct event *housekeeping; /* expires ad-hoc sessions, refreshes the systemd STATUS= */
+    struct cp_notify *notify;   /* systemd's NOTIFY_SOCKET; NULL outside systemd */
+    struct event *watchdog;     /* WATCHDOG=1 from the loop, when systemd asks for it */
+    int ready;                  /* READY=1 was sent (after the first handshake) */
     int exit_code;
     int shutting_down;
 };
