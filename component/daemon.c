@@ -78,28 +78,10 @@ hook_watchers(void *ud, const char *user_jid)
     return cp_store_subscribers_count(d->store, user_jid);
 }
 
-/* The engine's view of the servers (users, health) first, then the XMPP server's privileges
- * and the roster queue, then the troubleshooter's report. */
-static char *
-hook_gateway_status(void *ud)
+static int
+hook_gateway_status(void *ud, const char *mailbox, struct cp_adhoc_deferred *def)
 {
-    struct cp_daemon *d = ud;
-    char *engine = cp_engine_servers_report(d->engine);
-    char *roster = cp_roster_report(d->roster);
-    char *check = cp_gateway_status(d->gateway);
-    char *all = NULL;
-    if (engine && roster && check) {
-        size_t len = strlen(engine) + strlen(roster) + strlen(check) + 3;
-        all = malloc(len);
-        if (all)
-            snprintf(all, len, "%s\n%s\n%s", engine, roster, check);
-    }
-    free(engine);
-    free(roster);
-    if (!engine || !roster)
-        return check; /* out of memory: the troubleshooter's report alone */
-    free(check);
-    return all;
+    return cp_daemon_gateway_request(ud, mailbox, def);
 }
 
 /* certs-import talks to the one server the admin named, bounded by `timeout`; it runs on the
@@ -390,8 +372,9 @@ daemon_free(struct cp_daemon *d)
     if (d->watchdog)
         event_free(d->watchdog);
     cp_notify_free(d->notify);
+    /* The waiting commands hold copies of stanzas of the adhoc handler's context: first. */
+    cp_daemon_gateway_free(d);
     cp_adhoc_free(d->adhoc);
-    cp_gateway_free(d->gateway);
     cp_roster_free(d->roster);
     cp_engine_free(d->engine);
     cp_xmpp_free(d->xmpp);
@@ -434,12 +417,12 @@ cp_daemon_run(struct cp_config *cfg)
                          cfg->reconnect_max, &xmpp_events, &d);
     d.roster = d.xmpp ? cp_roster_new(&d) : NULL;
     d.adhoc = cp_adhoc_new(d.store, &adhoc_ops, &d);
-    d.gateway = cp_gateway_new(cfg->path);
+    int gw = cp_daemon_gateway_init(&d);
     d.sig_term = evsignal_new(d.base, SIGTERM, on_terminate, &d);
     d.sig_int = evsignal_new(d.base, SIGINT, on_terminate, &d);
     d.sig_hup = evsignal_new(d.base, SIGHUP, on_hup, &d);
     d.housekeeping = event_new(d.base, -1, EV_PERSIST, on_housekeeping, &d);
-    if (!d.xmpp || !d.roster || !d.adhoc || !d.gateway || !d.sig_term || !d.sig_int || !d.sig_hup ||
+    if (!d.xmpp || !d.roster || !d.adhoc || gw != 0 || !d.sig_term || !d.sig_int || !d.sig_hup ||
         !d.housekeeping) {
         cp_log_error("main", "out of memory at start-up");
         daemon_free(&d);
