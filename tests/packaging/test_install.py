@@ -53,7 +53,7 @@ class InstallTest(unittest.TestCase):
 
     def test_man_pages_and_example(self):
         for page in ("calpresence.8", "calpresence.conf.5", "calpresence-certs.8",
-                     "calpresence-ews.8"):
+                     "calpresence-ews.8", "calpresence-ctl.8"):
             self.find(page)
         example = os.path.join(self.dest, "etc", "calpresence", "calpresence.conf.example")
         daemon = os.path.join(self.dest + self.prefix, "bin", "calpresence")
