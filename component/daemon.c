@@ -78,28 +78,10 @@ hook_watchers(void *ud, const char *user_jid)
     return cp_store_subscribers_count(d->store, user_jid);
 }
 
-/* The engine's view of the servers (users, health) first, then the XMPP server's privileges
- * and the roster queue, then the troubleshooter's report. */
-static char *
-hook_gateway_status(void *ud)
+static int
+hook_gateway_status(void *ud, const char *mailbox, struct cp_adhoc_deferred *def)
 {
-    struct cp_daemon *d = ud;
-    char *engine = cp_engine_servers_report(d->engine);
-    char *roster = cp_roster_report(d->roster);
-    char *check = cp_gateway_status(d->gateway);
-    char *all = NULL;
-    if (engine && roster && check) {
-        size_t len = strlen(engine) + strlen(roster) + strlen(check) + 3;
-        all = malloc(len);
-        if (all)
-            snprintf(all, len, "%s\n%s\n%s", engine, roster, check);
-    }
-    free(engine);
-    free(roster);
-    if (!engine || !roster)
-        return check; /* out of memory: the troubleshooter's report alone */
-    free(check);
-    return all;
+    return cp_daemon_gateway_request(ud, mailbox, def);
 }
 
 /* certs-import talks to the one server the admin named, bounded by `timeout`; it runs on the
@@ -181,6 +163,35 @@ cp_daemon_queue_publish(struct cp_daemon *d, const char *user_jid)
     cp_engine_queue_publish(d->engine, user_jid);
 }
 
+/* ---- systemd ---- */
+
+/* One line for `systemctl status`: is the stream up, and how many calendars it carries. */
+static void
+notify_status(struct cp_daemon *d, const char *prefix)
+{
+    if (!d->notify)
+        return;
+    const struct cp_config *cfg = d->cfg;
+    long enabled = cp_store_users_count(d->store, true);
+    if (cp_xmpp_is_online(d->xmpp))
+        cp_notify_send(d->notify, "%sSTATUS=%s connected to %s:%d, %ld users enabled", prefix,
+                       cfg->jid, cfg->server_host, cfg->server_port, enabled);
+    else
+        cp_notify_send(d->notify, "%sSTATUS=%s connecting to %s:%d, %ld users enabled", prefix,
+                       cfg->jid, cfg->server_host, cfg->server_port, enabled);
+}
+
+/* Sent from a timer on the loop, so that a loop stuck in one callback misses it and systemd
+ * restarts the daemon (WatchdogSec= in the unit). */
+static void
+on_watchdog(evutil_socket_t fd, short what, void *ud)
+{
+    (void)fd;
+    (void)what;
+    struct cp_daemon *d = ud;
+    cp_notify_send(d->notify, "WATCHDOG=1");
+}
+
 /* ---- XMPP connection events ---- */
 
 static void
@@ -190,6 +201,10 @@ on_online(void *ud)
     /* libstrophe dropped whatever was queued when the last stream died: resend everything. */
     cp_presence_publish_all(d);
     cp_roster_online(d->roster);
+    /* Ready means the store is open and the XMPP server took the handshake: from here a
+     * `systemctl start` that returned can be followed by commands that work. */
+    notify_status(d, d->ready ? "" : "READY=1\n");
+    d->ready = 1;
 }
 
 static void
@@ -197,6 +212,8 @@ on_offline(void *ud)
 {
     struct cp_daemon *d = ud;
     cp_roster_offline(d->roster);
+    if (!d->shutting_down)
+        notify_status(d, "");
 }
 
 static void
@@ -231,6 +248,7 @@ on_terminate(evutil_socket_t sig, short what, void *ud)
     }
     d->shutting_down = 1;
     cp_log_info("main", "%s received: shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
+    cp_notify_send(d->notify, "STOPPING=1\nSTATUS=sending unavailable presence and closing");
     if (cp_xmpp_is_online(d->xmpp))
         cp_presence_unavailable_all(d);
     cp_xmpp_stop(d->xmpp, on_stopped, d);
@@ -241,9 +259,12 @@ on_hup(evutil_socket_t sig, short what, void *ud)
 {
     (void)sig;
     (void)what;
+    struct cp_daemon *d = ud;
     char msg[1024];
     cp_log_info("config", "SIGHUP received: reloading");
-    cp_daemon_reload(ud, msg, sizeof(msg));
+    cp_notify_send(d->notify, "RELOADING=1");
+    cp_daemon_reload(d, msg, sizeof(msg));
+    notify_status(d, "READY=1\n");
 }
 
 static void
@@ -253,6 +274,7 @@ on_housekeeping(evutil_socket_t fd, short what, void *ud)
     (void)what;
     struct cp_daemon *d = ud;
     cp_adhoc_expire(d->adhoc, time(NULL));
+    notify_status(d, "");
 }
 
 /* ---- reload ---- */
@@ -347,8 +369,12 @@ daemon_free(struct cp_daemon *d)
     if (d->housekeeping)
         event_free(d->housekeeping);
     cp_admin_free(d->admin);
+    if (d->watchdog)
+        event_free(d->watchdog);
+    cp_notify_free(d->notify);
+    /* The waiting commands hold copies of stanzas of the adhoc handler's context: first. */
+    cp_daemon_gateway_free(d);
     cp_adhoc_free(d->adhoc);
-    cp_gateway_free(d->gateway);
     cp_roster_free(d->roster);
     cp_engine_free(d->engine);
     cp_xmpp_free(d->xmpp);
@@ -365,6 +391,7 @@ cp_daemon_run(struct cp_config *cfg)
     cp_log_set_level(cfg->log_level);
     log_startup(cfg);
     signal(SIGPIPE, SIG_IGN);
+    d.notify = cp_notify_new();
 
     d.base = event_base_new();
     if (!d.base) {
@@ -390,12 +417,12 @@ cp_daemon_run(struct cp_config *cfg)
                          cfg->reconnect_max, &xmpp_events, &d);
     d.roster = d.xmpp ? cp_roster_new(&d) : NULL;
     d.adhoc = cp_adhoc_new(d.store, &adhoc_ops, &d);
-    d.gateway = cp_gateway_new(cfg->path);
+    int gw = cp_daemon_gateway_init(&d);
     d.sig_term = evsignal_new(d.base, SIGTERM, on_terminate, &d);
     d.sig_int = evsignal_new(d.base, SIGINT, on_terminate, &d);
     d.sig_hup = evsignal_new(d.base, SIGHUP, on_hup, &d);
     d.housekeeping = event_new(d.base, -1, EV_PERSIST, on_housekeeping, &d);
-    if (!d.xmpp || !d.roster || !d.adhoc || !d.gateway || !d.sig_term || !d.sig_int || !d.sig_hup ||
+    if (!d.xmpp || !d.roster || !d.adhoc || gw != 0 || !d.sig_term || !d.sig_int || !d.sig_hup ||
         !d.housekeeping) {
         cp_log_error("main", "out of memory at start-up");
         daemon_free(&d);
@@ -410,6 +437,17 @@ cp_daemon_run(struct cp_config *cfg)
         cp_log_error("main", "%s", why);
         daemon_free(&d);
         return 1;
+    }
+    uint64_t wd = cp_notify_watchdog_interval(d.notify);
+    if (wd > 0) {
+        struct timeval tv = {(time_t)(wd / 1000000), (suseconds_t)(wd % 1000000)};
+        d.watchdog = event_new(d.base, -1, EV_PERSIST, on_watchdog, &d);
+        if (!d.watchdog || event_add(d.watchdog, &tv) != 0) {
+            cp_log_error("main", "cannot arm the systemd watchdog timer");
+            daemon_free(&d);
+            return 1;
+        }
+        cp_log_info("main", "systemd watchdog: WATCHDOG=1 every %.1f s", (double)wd / 1e6);
     }
     cp_xmpp_service_register(&d);
     if (cp_engine_start(d.engine) != 0) {

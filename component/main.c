@@ -21,6 +21,30 @@ usage(FILE *out)
                  "       calpresence -V                print the version\n");
 }
 
+/* `-n` warnings go to stderr, beside the errors, one a line. */
+static void
+print_warning(const char *msg, void *ud)
+{
+    (void)ud;
+    fprintf(stderr, "%s\n", msg);
+}
+
+/* `-n`: the file must parse (exit 1 otherwise); what would still stop the daemon is a warning,
+ * so that the shipped example passes while naming what is left to do. */
+static int
+validate_file(const char *path)
+{
+    char err[1024];
+    struct cp_config *cfg = NULL;
+    if (cp_config_validate(path, print_warning, NULL, &cfg, err, sizeof(err)) != 0) {
+        fprintf(stderr, "%s\n", err);
+        return 1;
+    }
+    printf("configuration OK\n");
+    cp_config_free(cfg);
+    return 0;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -33,6 +57,8 @@ main(int argc, char **argv)
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
+    /* Before anything is logged: under systemd the lines carry their priority. */
+    cp_log_detect_journal();
     const char *path = NULL;
     bool validate = false, check = false, json = false;
     int opt;
@@ -67,16 +93,18 @@ main(int argc, char **argv)
         return 2;
     }
 
+    if (validate)
+        return validate_file(path);
     char err[1024];
     struct cp_config *cfg = NULL;
     if (cp_config_load(path, &cfg, err, sizeof(err)) != 0) {
         fprintf(stderr, "%s\n", err);
         return 1;
     }
-    if (validate) {
-        printf("configuration OK\n");
+    if (!check && cp_config_check_start(cfg, err, sizeof(err)) != 0) {
+        fprintf(stderr, "%s\n", err);
         cp_config_free(cfg);
-        return 0;
+        return 1;
     }
     /* libcurl's global state is set up once, before any thread (the troubleshooter may run in
      * one) can touch it. */

@@ -19,9 +19,11 @@ ews_client_auth_fallback(struct ews_client *c, const struct ews_http_result *r)
     if (r->code != CURLE_OK || r->status != 401 ||
         !ews_auth_drop_negotiate(&c->auth, r->auth_avail))
         return false;
-    ews_logf(c, EWS_LOG_WARN,
+    /* Only auth = any gets here: trying Kerberos first and falling back is what `any` means,
+     * so on a host without a ticket this happens on every healthy start and is no warning. */
+    ews_logf(c, EWS_LOG_INFO,
              "auth: Negotiate (Kerberos) refused or impossible here (no ticket?); using NTLM or "
-             "Basic from now on");
+             "Basic from now on (auth = any)");
     return true;
 }
 

@@ -56,6 +56,49 @@ ews_error_class_name(enum ews_error_class c)
     return (unsigned)c < sizeof names / sizeof names[0] ? names[c] : "other";
 }
 
+/* Exchange's response codes that name the mailbox or the right to it come first: they say
+ * more than their class. */
+const char *
+ews_error_action(const struct ews_error *err, const char *account, char *buf, size_t len)
+{
+    const char *code = err->code;
+
+    if (strcmp(code, "ErrorImpersonateUserDenied") == 0 ||
+        strcmp(code, "ErrorImpersonationDenied") == 0) {
+        snprintf(buf, len,
+                 "grant the service account the ApplicationImpersonation role: "
+                 "New-ManagementRoleAssignment -Role ApplicationImpersonation -User '%s' "
+                 "(and check any management scope that excludes this mailbox)",
+                 account != NULL ? account : "ACCOUNT");
+        return buf;
+    }
+    if (strcmp(code, "ErrorNonExistentMailbox") == 0 ||
+        strcmp(code, "ErrorInvalidSmtpAddress") == 0)
+        return "check the mailbox address (and mailbox_domain); the user needs a mailbox on "
+               "this Exchange organisation";
+    if (strcmp(code, "ErrorImpersonationFailed") == 0)
+        return "Exchange could not act as the mailbox: check that the account and mailbox "
+               "are enabled and, with impersonation = sid or upn, the identifier";
+    if (strcmp(code, "ErrorMailboxMoveInProgress") == 0 ||
+        strcmp(code, "ErrorMailboxStoreUnavailable") == 0)
+        return "the mailbox is being moved or its database is offline: retry later";
+    switch (err->cls) {
+    case EWS_ERR_AUTH_FAILURE:
+        return "check username (UPN or DOMAIN\\user), password or password_file, and that "
+               "`auth` names a method the EWS virtual directory enables; is the account "
+               "locked or its password expired?";
+    case EWS_ERR_SERVER_DOWN:
+        return "check that EWS answers at this URL (IIS, the EWS virtual directory), the "
+               "certificate (calpresence-certs verify HOST), and raise timeout if the server "
+               "is slow";
+    case EWS_ERR_RETRY_LATER:
+        return "Exchange is throttling this account: retry later, or raise its throttling "
+               "policy (New-ThrottlingPolicy) for the service account";
+    default:
+        return "see docs/troubleshooting.md for this response code";
+    }
+}
+
 void
 ews_err_clear(struct ews_error *err)
 {

@@ -29,6 +29,11 @@ int ews_server_version_parse(const char *name, enum ews_server_version *out);
 const char *ews_busy_name(enum ews_busy b);
 /* "none", "retry_later", "resubscribe", ... (static). */
 const char *ews_error_class_name(enum ews_error_class c);
+/* What an administrator should do about ERR, one sentence: the same hint `calpresence --check`
+ * prints as `action:` and calpresence-ews after an error. ACCOUNT (may be NULL) is the service
+ * account, named in the impersonation hint. Returns a static string or BUF (LEN bytes). */
+const char *ews_error_action(const struct ews_error *err, const char *account, char *buf,
+                             size_t len);
 /* "created", "modified", ... (static). */
 const char *ews_event_type_name(enum ews_event_type t);
 

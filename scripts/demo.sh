@@ -4,7 +4,7 @@
 # DEMO_SECONDS (default 60) sets how long it runs; Ctrl-C stops it earlier.
 set -eu
 cd "$(dirname "$0")/.."
-sh scripts/install-deps.sh
+sh scripts/install-deps.sh --tests
 [ -d build ] || meson setup build >/dev/null
 ninja -C build
 CP_BUILD_ROOT="$PWD/build" exec /usr/bin/python3 tests/demo/demo.py

@@ -7,7 +7,7 @@
 # Ends with the line "N passed, N failed, N skipped"; exits non-zero when anything failed.
 set -u
 cd "$(dirname "$0")/.."
-sh scripts/install-deps.sh || exit 1
+sh scripts/install-deps.sh --tests || exit 1
 
 status=0
 # The closing summary reads every test log of these trees: start from none.
@@ -29,21 +29,21 @@ setup() { # DIR ARGS...
     fi
 }
 
-step setup build-asan -Db_sanitize=address,undefined -Db_lundef=false
+step setup build-asan -Dtests=enabled -Db_sanitize=address,undefined -Db_lundef=false
 step ninja -C build-asan
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 step meson test -C build-asan --print-errorlogs --num-processes 2 --no-suite bench
 
-step setup build-valgrind
+step setup build-valgrind -Dtests=enabled
 step ninja -C build-valgrind
 step meson test -C build-valgrind --print-errorlogs --suite unit --setup valgrind
 # The daemon itself under valgrind, driven by the XMPP integration tests.
 step env CP_DAEMON_WRAPPER="valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite" \
     meson test -C build-valgrind --print-errorlogs --logbase testlog-daemon-valgrind \
-    --suite integration test_component test_adhoc test_guard test_files test_ctl
+    --suite integration test_component test_adhoc test_guard test_files test_ctl test_systemd
 
-fuzz_setup() { (CC=clang && export CC && setup build-fuzz -Dfuzz=true -Db_sanitize=address,undefined -Db_lundef=false); }
+fuzz_setup() { (CC=clang && export CC && setup build-fuzz -Dtests=enabled -Dfuzz=true -Db_sanitize=address,undefined -Db_lundef=false); }
 step fuzz_setup
 step ninja -C build-fuzz
 step meson test -C build-fuzz --print-errorlogs --suite fuzz

@@ -31,6 +31,10 @@ struct cp_user_status {
     const char *last_error;
 };
 
+/* A command whose answer comes later (gateway-status waits for the troubleshooter): a copy of
+ * the request, kept until cp_adhoc_deferred_finish or cp_adhoc_deferred_free. */
+struct cp_adhoc_deferred;
+
 /* Hooks into the rest of the daemon. Any hook may be NULL: the command then answers that the
  * feature is not available yet. UD is passed back unchanged. */
 struct cp_adhoc_ops {
@@ -45,8 +49,11 @@ struct cp_adhoc_ops {
     int (*reload)(void *ud, char *msg, size_t msglen);
     /* Drops and recreates USER_JID's Exchange subscription. Returns 0 or negative. */
     int (*user_resubscribe)(void *ud, const char *user_jid, char *msg, size_t msglen);
-    /* Runs the troubleshooter; returns a malloc'd multi-line report (caller frees) or NULL. */
-    char *(*gateway_status)(void *ud);
+    /* Starts the troubleshooter for every server, testing MAILBOX's impersonation (NULL: no
+     * mailbox), and takes DEF: once the report is ready the daemon answers the command with
+     * cp_adhoc_deferred_finish. Returns 0 (DEF taken), or negative (DEF stays the caller's,
+     * which answers with an error at once). */
+    int (*gateway_status)(void *ud, const char *mailbox, struct cp_adhoc_deferred *def);
     /* Number of stored subscribers (watchers) of USER_JID's calendar JID. */
     long (*watchers)(void *ud, const char *user_jid);
     /* Downloads HOST's chain: returns a malloc'd multi-line description or NULL with MSG; with
@@ -72,7 +79,8 @@ void cp_adhoc_free(struct cp_adhoc *adhoc);
 
 /* Answers an <iq type='set'><command xmlns=CP_ADHOC_NS/></iq> addressed to the component.
  * Returns the reply (result or error) serialised, NUL-terminated, with its length in *LEN:
- * malloc'd, the caller sends it (cp_xmpp_send_raw) and frees it. Never NULL except on ENOMEM.
+ * malloc'd, the caller sends it (cp_xmpp_send_raw) and frees it. NULL when the answer was
+ * deferred (gateway-status: it comes through cp_adhoc_deferred_finish) or on ENOMEM.
  * Text, not a stanza, because a wide reply (users-list, a refused users-enable shown back) is
  * built as text: libstrophe would take time quadratic in its rows. */
 char *cp_adhoc_handle(struct cp_adhoc *adhoc, xmpp_ctx_t *ctx, xmpp_stanza_t *iq, time_t now,
@@ -123,6 +131,14 @@ void cp_users_batch_clear(struct cp_users_batch *b);
  * with OUT, or CP_EINVAL with a human REASON (static string). */
 int cp_users_jid(const struct cp_config *cfg, const char *in, char *out, size_t outlen,
                  const char **reason);
+
+/* The answer to a deferred gateway-status: the completed command with REPORT (multi-line
+ * text, borrowed) as its form. Frees DEF. Returns the reply (caller sends and releases) or NULL
+ * on ENOMEM. */
+xmpp_stanza_t *cp_adhoc_deferred_finish(struct cp_adhoc *adhoc, struct cp_adhoc_deferred *def,
+                                        const char *report);
+/* Frees DEF without answering (shutdown); NULL is allowed. */
+void cp_adhoc_deferred_free(struct cp_adhoc_deferred *def);
 
 /* Drops sessions idle for more than CP_ADHOC_SESSION_TTL. */
 void cp_adhoc_expire(struct cp_adhoc *adhoc, time_t now);

@@ -62,10 +62,18 @@ struct cp_adhoc_req {
     char bare[CP_ADHOC_JID_MAX];      /* its bare JID */
     xmpp_stanza_t *form;              /* submitted <x type='submit'/>, NULL on the first call */
     struct cp_adhoc_session *session; /* NULL on the first call */
+    const char *sessionid;            /* a deferred answer's session id (its session is gone) */
     time_t now;
     /* The wide part of the reply as text: it replaces the reply's slot (cp_stanza_add_slot)
      * when the reply is serialised; ignored when the reply has no slot. Owned. */
     struct cp_xml wide;
+};
+
+struct cp_adhoc_deferred {
+    xmpp_ctx_t *ctx;
+    xmpp_stanza_t *iq; /* a copy of the request, owned */
+    const struct cp_adhoc_node *node;
+    char sessionid[CP_ADHOC_SESSIONID_LEN + 1];
 };
 
 extern const struct cp_adhoc_node cp_adhoc_nodes[];
@@ -101,6 +109,9 @@ int cp_adhoc_random_id(char *out);
  * condition (bad-action, bad-sessionid, bad-payload, ...) or NULL. */
 xmpp_stanza_t *cp_adhoc_error(struct cp_adhoc_req *req, const char *type, const char *condition,
                               const char *specific);
+/* The same with a human TEXT (borrowed) saying what was wrong, e.g. which form field. */
+xmpp_stanza_t *cp_adhoc_error_text(struct cp_adhoc_req *req, const char *type,
+                                   const char *condition, const char *specific, const char *text);
 /* Completes the command (dropping its session): optional note (NOTE_TYPE info, warn, error)
  * and optional FORM, which the reply takes over (released here on failure). */
 xmpp_stanza_t *cp_adhoc_complete(struct cp_adhoc_req *req, const char *note_type, const char *note,

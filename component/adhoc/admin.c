@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "adhoc_int.h"
 #include "config/config.h"
@@ -11,6 +12,9 @@
 
 #define MSG_MAX 1024
 
+static xmpp_stanza_t *gateway_report(struct cp_adhoc_req *req, const char *report);
+static xmpp_stanza_t *mailbox_form(struct cp_adhoc_req *req);
+static struct cp_adhoc_deferred *deferred_new(struct cp_adhoc_req *req);
 static xmpp_stanza_t *host_form(struct cp_adhoc_req *req, const char *host);
 static char *pinned_chain(const char *host, const char *fps);
 static xmpp_stanza_t *certs_describe(struct cp_adhoc_req *req);
@@ -18,20 +22,13 @@ static xmpp_stanza_t *certs_accept(struct cp_adhoc_req *req);
 static xmpp_stanza_t *jid_form(struct cp_adhoc_req *req, const char *jid);
 static xmpp_stanza_t *resubscribe(struct cp_adhoc_req *req);
 
-xmpp_stanza_t *
-cp_adhoc_run_gateway_status(struct cp_adhoc_req *req)
+/* The report form of gateway-status: the user counts and REPORT's lines. */
+static xmpp_stanza_t *
+gateway_report(struct cp_adhoc_req *req, const char *report)
 {
-    const struct cp_adhoc_ops *ops = &req->adhoc->ops;
     char users[32], enabled[32];
     xmpp_stanza_t *form, *f;
-    char *report;
 
-    if (ops->gateway_status == NULL)
-        return cp_adhoc_not_available(req);
-    report = ops->gateway_status(req->adhoc->ud);
-    if (report == NULL)
-        return cp_adhoc_complete(req, "error", "The troubleshooter failed; the log says why.",
-                                 NULL);
     snprintf(users, sizeof(users), "%ld", cp_store_users_count(req->adhoc->store, false));
     snprintf(enabled, sizeof(enabled), "%ld", cp_store_users_count(req->adhoc->store, true));
     form = cp_form_new(req->ctx, "result", "Gateway status", NULL);
@@ -42,13 +39,123 @@ cp_adhoc_run_gateway_status(struct cp_adhoc_req *req)
     f = f != NULL ? cp_form_add_field(form, "report", "text-multi", "Exchange servers", NULL)
                   : NULL;
     if (f == NULL || cp_form_field_add_lines(f, report) != 0) {
-        free(report);
         if (form != NULL)
             xmpp_stanza_release(form);
         return NULL;
     }
-    free(report);
     return cp_adhoc_complete(req, NULL, NULL, form);
+}
+
+static xmpp_stanza_t *
+mailbox_form(struct cp_adhoc_req *req)
+{
+    xmpp_stanza_t *form = cp_form_new(
+        req->ctx, "form", "Gateway status",
+        "Tests every configured Exchange server: reachability, certificate, authentication. "
+        "Give a mailbox to test impersonating it too. The answer comes when the test is done "
+        "(up to a few times the Exchange timeout per server).");
+
+    if (form != NULL && cp_form_add_field(form, "mailbox", "text-single",
+                                          "Mailbox to impersonate (optional)", NULL) == NULL) {
+        xmpp_stanza_release(form);
+        return NULL;
+    }
+    return form;
+}
+
+/* A copy of REQ's request, to answer once the troubleshooter is done. Caller frees. */
+static struct cp_adhoc_deferred *
+deferred_new(struct cp_adhoc_req *req)
+{
+    struct cp_adhoc_deferred *def = calloc(1, sizeof(*def));
+
+    if (def == NULL || (def->iq = xmpp_stanza_copy(req->iq)) == NULL) {
+        free(def);
+        return NULL;
+    }
+    def->ctx = req->ctx;
+    def->node = req->node;
+    snprintf(def->sessionid, sizeof(def->sessionid), "%s",
+             req->session != NULL ? req->session->id : "");
+    return def;
+}
+
+void
+cp_adhoc_deferred_free(struct cp_adhoc_deferred *def)
+{
+    if (def == NULL)
+        return;
+    xmpp_stanza_release(def->iq);
+    free(def);
+}
+
+xmpp_stanza_t *
+cp_adhoc_deferred_finish(struct cp_adhoc *adhoc, struct cp_adhoc_deferred *def, const char *report)
+{
+    struct cp_adhoc_req req = {.adhoc = adhoc,
+                               .ctx = def->ctx,
+                               .iq = def->iq,
+                               .node = def->node,
+                               .sessionid = def->sessionid,
+                               .now = time(NULL)};
+    xmpp_stanza_t *reply = gateway_report(&req, report);
+
+    cp_adhoc_deferred_free(def);
+    return reply;
+}
+
+/* Stage 0 asks for an optional mailbox; the submission starts the troubleshooter and the answer
+ * waits for its report (an IQ result may come minutes later; XEP-0050 allows it), so that the
+ * admin gets this run's findings, not "running, run again". */
+xmpp_stanza_t *
+cp_adhoc_run_gateway_status(struct cp_adhoc_req *req)
+{
+    const struct cp_adhoc_ops *ops = &req->adhoc->ops;
+    char *mailbox = NULL;
+    struct cp_adhoc_deferred *def;
+    int rc;
+
+    if (ops->gateway_status == NULL)
+        return cp_adhoc_not_available(req);
+    if (cp_adhoc_stage(req) == 0)
+        return cp_adhoc_continue(req, 1, "complete", NULL, NULL, mailbox_form(req));
+    rc = cp_form_get_single(req->form, "mailbox", &mailbox);
+    if (rc == CP_ENOMEM)
+        return NULL;
+    if (rc == 0 && mailbox[0] == '\0') {
+        free(mailbox);
+        mailbox = NULL;
+    } else if (rc == 0 && (strlen(mailbox) > 320 || strpbrk(mailbox, " \t\r\n") != NULL ||
+                           strchr(mailbox, '@') == NULL)) {
+        free(mailbox);
+        cp_log_info("adhoc", "%s: gateway-status refused (field 'mailbox' is not an address)",
+                    req->bare);
+        return cp_adhoc_error_text(req, "modify", "bad-request", "bad-payload",
+                                   "field 'mailbox' must be an e-mail address (or empty)");
+    } else if (rc != 0 && rc != CP_ENOTFOUND) {
+        return cp_adhoc_error_text(req, "modify", "bad-request", "bad-payload",
+                                   "field 'mailbox' must have one value");
+    }
+    def = deferred_new(req);
+    if (def == NULL) {
+        free(mailbox);
+        return NULL;
+    }
+    rc = ops->gateway_status(req->adhoc->ud, mailbox, def);
+    cp_log_info("adhoc", "%s: gateway-status%s%s: %s", req->bare, mailbox ? " " : "",
+                mailbox ? mailbox : "", rc == 0 ? "answer when the check is done" : "refused");
+    free(mailbox);
+    if (rc != 0) {
+        cp_adhoc_deferred_free(def);
+        return cp_adhoc_complete(req, "error",
+                                 "The troubleshooter could not be started (too many checks "
+                                 "waiting, or no thread): the log says why. Try again later.",
+                                 NULL);
+    }
+    /* The session ends here: the answer carries its id, and a client cannot continue it. */
+    cp_adhoc_session_drop(req->adhoc, req->session);
+    req->session = NULL;
+    return NULL;
 }
 
 static xmpp_stanza_t *

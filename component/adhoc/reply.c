@@ -1,5 +1,6 @@
 /* Ad-hoc command replies: IQ errors with XEP-0050 conditions, and <command/> results that
  * complete, continue or cancel a command. */
+#include <stdio.h>
 #include <string.h>
 
 #include "adhoc_int.h"
@@ -36,19 +37,32 @@ xmpp_stanza_t *
 cp_adhoc_error(struct cp_adhoc_req *req, const char *type, const char *condition,
                const char *specific)
 {
+    return cp_adhoc_error_text(req, type, condition, specific, NULL);
+}
+
+xmpp_stanza_t *
+cp_adhoc_error_text(struct cp_adhoc_req *req, const char *type, const char *condition,
+                    const char *specific, const char *text)
+{
     xmpp_stanza_t *reply = new_reply(req, "error");
-    xmpp_stanza_t *error;
+    xmpp_stanza_t *error, *t;
 
     if (reply == NULL)
         return NULL;
     error = cp_stanza_add(reply, "error", NULL);
     if (error == NULL || xmpp_stanza_set_type(error, type) != XMPP_EOK ||
         cp_stanza_add(error, condition, STANZAS_NS) == NULL ||
-        (specific != NULL && cp_stanza_add(error, specific, CP_ADHOC_NS) == NULL)) {
-        xmpp_stanza_release(reply);
-        return NULL;
-    }
+        (specific != NULL && cp_stanza_add(error, specific, CP_ADHOC_NS) == NULL))
+        goto fail;
+    /* RFC 6120 8.3.2: <text/> follows the conditions and is shown to the user. */
+    if (text != NULL && ((t = cp_stanza_add(error, "text", STANZAS_NS)) == NULL ||
+                         xmpp_stanza_set_attribute(t, "xml:lang", "en") != XMPP_EOK ||
+                         cp_stanza_append_text(t, text) != 0))
+        goto fail;
     return reply;
+fail:
+    xmpp_stanza_release(reply);
+    return NULL;
 }
 
 /* A result IQ holding <command node status sessionid/> (*COMMAND, borrowed). */
@@ -92,6 +106,8 @@ cp_adhoc_complete(struct cp_adhoc_req *req, const char *note_type, const char *n
 
     if (req->session != NULL)
         memcpy(id, req->session->id, sizeof(id));
+    else if (req->sessionid != NULL)
+        snprintf(id, sizeof(id), "%s", req->sessionid);
     else if (cp_adhoc_random_id(id) != 0)
         goto out;
     reply = command_reply(req, "completed", id, &command);

@@ -10,6 +10,8 @@
 
 static const char *tentative_name(enum cp_user_tentative t);
 static int tentative_parse(const char *s, enum cp_user_tentative *out);
+static xmpp_stanza_t *bad_field(struct cp_adhoc_req *req, const char *var, char *value,
+                                const char *expected);
 static xmpp_stanza_t *status_form(struct cp_adhoc_req *req, const struct cp_user *user, bool known);
 static xmpp_stanza_t *settings_form(struct cp_adhoc_req *req, const struct cp_user *user);
 static xmpp_stanza_t *settings_save(struct cp_adhoc_req *req, struct cp_user *user);
@@ -194,6 +196,23 @@ settings_form(struct cp_adhoc_req *req, const struct cp_user *user)
     return form;
 }
 
+/* Refuses a settings submission whose field VAR is wrong, telling the client and the log which
+ * field and what it should be. VALUE (may be NULL) is the submitted text: freed here. */
+static xmpp_stanza_t *
+bad_field(struct cp_adhoc_req *req, const char *var, char *value, const char *expected)
+{
+    char why[256];
+
+    /* The value comes from the client: cut, so that neither the log nor the reply grows. */
+    if (value != NULL)
+        snprintf(why, sizeof(why), "field '%s': '%.40s' is not %s", var, value, expected);
+    else
+        snprintf(why, sizeof(why), "field '%s' must be %s", var, expected);
+    free(value);
+    cp_log_info("adhoc", "%s: settings refused (%s)", req->bare, why);
+    return cp_adhoc_error_text(req, "modify", "bad-request", "bad-payload", why);
+}
+
 /* Stores the submitted settings; an omitted field keeps USER's current value. */
 static xmpp_stanza_t *
 settings_save(struct cp_adhoc_req *req, struct cp_user *user)
@@ -203,18 +222,18 @@ settings_save(struct cp_adhoc_req *req, struct cp_user *user)
     char *text = NULL;
     int rc = cp_form_get_single(req->form, "tentative", &text);
 
-    if (rc == 0)
-        rc = tentative_parse(text, &tentative);
+    if (rc == 0 && tentative_parse(text, &tentative) != 0)
+        return bad_field(req, "tentative", text, "one of default, free, busy");
     free(text);
     if (rc == CP_ENOMEM)
         return NULL;
     if (rc != 0 && rc != CP_ENOTFOUND)
-        return cp_adhoc_error(req, "modify", "bad-request", "bad-payload");
+        return bad_field(req, "tentative", NULL, "one value");
     rc = cp_form_get_bool(req->form, "include_subject", &include_subject);
     if (rc == CP_ENOMEM)
         return NULL;
     if (rc != 0 && rc != CP_ENOTFOUND)
-        return cp_adhoc_error(req, "modify", "bad-request", "bad-payload");
+        return bad_field(req, "include_subject", NULL, "a boolean (true, false, 1 or 0)");
     if (cp_store_user_settings(req->adhoc->store, req->bare, tentative, include_subject) != 0)
         return cp_adhoc_error(req, "wait", "internal-server-error", NULL);
     cp_log_info("adhoc", "%s: settings: tentative %s, subject %s", req->bare,

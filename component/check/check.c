@@ -367,30 +367,14 @@ run_auth(const struct cp_config *cfg, struct server_check *sc)
                  w.err.code, w.err.message[0] ? " " : "", w.err.message, w.err.http_status);
 }
 
-/* The recommended action for an impersonation response code. */
+/* The recommended action for an impersonation response code: the hint calpresence-ews gives. */
 static const char *
 mailbox_action(const char *code, const char *account, char *buf, size_t len)
 {
-    if (strcmp(code, "ErrorImpersonateUserDenied") == 0 ||
-        strcmp(code, "ErrorImpersonationDenied") == 0) {
-        snprintf(buf, len,
-                 "grant the service account the ApplicationImpersonation role: "
-                 "New-ManagementRoleAssignment -Role ApplicationImpersonation -User '%s' "
-                 "(and check any management scope that excludes this mailbox)",
-                 account != NULL ? account : "ACCOUNT");
-        return buf;
-    }
-    if (strcmp(code, "ErrorNonExistentMailbox") == 0 ||
-        strcmp(code, "ErrorInvalidSmtpAddress") == 0)
-        return "check the mailbox address (and mailbox_domain); the user needs a mailbox on "
-               "this Exchange organisation";
-    if (strcmp(code, "ErrorImpersonationFailed") == 0)
-        return "Exchange could not act as the mailbox: check that the account and mailbox "
-               "are enabled and, with impersonation = sid or upn, the identifier";
-    if (strcmp(code, "ErrorMailboxMoveInProgress") == 0 ||
-        strcmp(code, "ErrorMailboxStoreUnavailable") == 0)
-        return "the mailbox is being moved or its database is offline: retry later";
-    return "see docs/troubleshooting.md for this response code";
+    struct ews_error err = {.cls = EWS_ERR_MAILBOX_PROBLEM};
+
+    snprintf(err.code, sizeof(err.code), "%s", code);
+    return ews_error_action(&err, account, buf, len);
 }
 
 static void

@@ -1,25 +1,29 @@
 #include "gateway.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
-#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "check.h"
 #include "config/config.h"
 
 struct cp_gateway {
     char *config_path;
-    pthread_mutex_t lock;
+    int pipe[2]; /* the worker writes one byte to [1] when done; the loop watches [0] */
     pthread_t worker;
-    bool running; /* a worker exists and has not been joined */
-    bool done;    /* the worker has finished; join it before the next */
-    char *report; /* last finished report, owned */
+    bool running; /* a worker exists and has not been collected */
+    /* Written by the worker before its byte, read by the loop after it: the pipe orders them. */
+    char *mailbox; /* what this run impersonates, owned; NULL for none */
+    char *report;  /* the finished report, owned */
     bool failed;
-    time_t finished;
 };
+
+static void *run_check(void *arg);
 
 static void *
 run_check(void *arg)
@@ -35,18 +39,17 @@ run_check(void *arg)
         if (report)
             snprintf(report, len, "configuration cannot be read: %s\n", err);
     } else {
-        report = cp_check_report(cfg, NULL, false, &failed);
+        report = cp_check_report(cfg, g->mailbox, false, &failed);
         cp_config_free(cfg);
     }
-    pthread_mutex_lock(&g->lock);
-    free(g->report);
     g->report = report;
     g->failed = failed;
-    g->finished = time(NULL);
-    g->done = true;
-    pthread_mutex_unlock(&g->lock);
     cp_log_info("check", "gateway-status: troubleshooter finished (%s)",
                 failed ? "problems found" : "all servers pass");
+    ssize_t n;
+    do
+        n = write(g->pipe[1], "x", 1);
+    while (n < 0 && errno == EINTR);
     return NULL;
 }
 
@@ -57,7 +60,7 @@ cp_gateway_new(const char *config_path)
     if (!g)
         return NULL;
     g->config_path = strdup(config_path);
-    if (!g->config_path || pthread_mutex_init(&g->lock, NULL) != 0) {
+    if (!g->config_path || pipe2(g->pipe, O_CLOEXEC | O_NONBLOCK) != 0) {
         free(g->config_path);
         free(g);
         return NULL;
@@ -72,57 +75,54 @@ cp_gateway_free(struct cp_gateway *g)
         return;
     if (g->running)
         pthread_join(g->worker, NULL);
-    pthread_mutex_destroy(&g->lock);
+    close(g->pipe[0]);
+    close(g->pipe[1]);
     free(g->report);
+    free(g->mailbox);
     free(g->config_path);
     free(g);
 }
 
-/* Starts a worker unless one is still busy. Called with the lock held. */
-static bool
-start_locked(struct cp_gateway *g)
+int
+cp_gateway_fd(const struct cp_gateway *g)
 {
-    if (g->running && !g->done)
-        return false;
-    if (g->running) {
-        pthread_join(g->worker, NULL); /* finished already: returns at once */
-        g->running = false;
-    }
-    g->done = false;
+    return g->pipe[0];
+}
+
+int
+cp_gateway_start(struct cp_gateway *g, const char *mailbox)
+{
+    if (g->running)
+        return CP_EEXIST;
+    free(g->mailbox);
+    g->mailbox = NULL;
+    if (mailbox && !(g->mailbox = strdup(mailbox)))
+        return CP_ENOMEM;
     if (pthread_create(&g->worker, NULL, run_check, g) != 0) {
         cp_log_warn("check", "gateway-status: cannot start the troubleshooter thread");
-        return false;
+        return CP_EIO;
     }
     g->running = true;
-    cp_log_info("check", "gateway-status: troubleshooter started");
-    return true;
+    cp_log_info("check", "gateway-status: troubleshooter started%s%s",
+                mailbox ? " for mailbox " : "", mailbox ? mailbox : "");
+    return CP_OK;
 }
 
 char *
-cp_gateway_status(struct cp_gateway *g)
+cp_gateway_collect(struct cp_gateway *g, char **mailbox, bool *failed)
 {
-    pthread_mutex_lock(&g->lock);
-    bool busy_before = g->running && !g->done;
-    bool started = start_locked(g);
-    char *text = NULL;
-    if (g->report) {
-        char when[32];
-        struct tm tm;
-        gmtime_r(&g->finished, &tm);
-        strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
-        size_t len = strlen(g->report) + 256;
-        text = malloc(len);
-        if (text)
-            snprintf(text, len, "Report of %s (%s):\n%s\n%s", when,
-                     g->failed ? "problems found" : "all servers pass", g->report,
-                     started ? "A new check has started: run gateway-status again for it."
-                             : "A check is still running.");
-    } else {
-        text = strdup(busy_before || started
-                          ? "The troubleshooter is running (it may take a few times the Exchange "
-                            "timeout per server): run gateway-status again for its report."
-                          : "The troubleshooter could not be started: see the log.");
-    }
-    pthread_mutex_unlock(&g->lock);
-    return text;
+    char byte;
+    if (!g->running || read(g->pipe[0], &byte, 1) != 1)
+        return NULL;
+    /* The byte is the worker's last act: the join returns at once. */
+    pthread_join(g->worker, NULL);
+    g->running = false;
+    char *report = g->report;
+    g->report = NULL;
+    *mailbox = g->mailbox;
+    g->mailbox = NULL;
+    *failed = g->failed;
+    if (!report)
+        cp_log_warn("check", "gateway-status: out of memory writing the report");
+    return report;
 }

@@ -36,10 +36,17 @@ struct parser {
     int line;
     char *err;
     size_t errlen;
+    cp_config_warn_fn warn; /* set by cp_config_validate: missing secret files only warn */
+    void *warn_ud;
 };
 
 static int fail(struct parser *p, int line, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+static int load(struct parser *p, struct cp_config **out);
+static void warn(struct parser *p, int line, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static bool missing_file_warned(struct parser *p, const char *section, const char *key,
+                                const char *file);
 static int open_regular(const char *file, int *fd, struct stat *st);
 static int parse_stream(struct parser *p, FILE *f);
 static int read_line(struct parser *p, FILE *f, char *buf, size_t *len);
@@ -132,48 +139,114 @@ int
 cp_config_load(const char *path, struct cp_config **out, char *err, size_t errlen)
 {
     struct parser p = {.path = path ? path : "(null)", .err = err, .errlen = errlen};
+
+    return load(&p, out);
+}
+
+/* As cp_config_load; the configuration is the caller's on success. */
+int
+cp_config_validate(const char *path, cp_config_warn_fn warn_fn, void *ud, struct cp_config **out,
+                   char *err, size_t errlen)
+{
+    struct parser p = {.path = path ? path : "(null)",
+                       .err = err,
+                       .errlen = errlen,
+                       .warn = warn_fn,
+                       .warn_ud = ud};
+    int rc = load(&p, out);
+
+    if (rc == CP_OK)
+        cp_config_preflight(*out, warn_fn, ud);
+    return rc;
+}
+
+int
+cp_config_line(const struct cp_config *cfg, const char *section, const char *key)
+{
+    int k = find_key(section, key);
+    return k >= 0 && cfg->lines ? cfg->lines[k] : 0;
+}
+
+static int
+load(struct parser *p, struct cp_config **out)
+{
+    const char *path = p->path;
     struct stat st;
     FILE *f;
     int fd, rc;
 
     *out = NULL;
-    if (errlen > 0)
-        err[0] = '\0';
-    if (path == NULL)
-        return fail(&p, 0, "no configuration file given");
-    p.cfg = calloc(1, sizeof(*p.cfg));
-    p.seen = calloc(cp_config_key_count, sizeof(*p.seen));
-    if (p.cfg == NULL || p.seen == NULL || (p.cfg->path = strdup(path)) == NULL) {
-        free(p.seen);
-        cp_config_free(p.cfg);
-        fail(&p, 0, "out of memory");
+    if (p->errlen > 0)
+        p->err[0] = '\0';
+    if (strcmp(path, "(null)") == 0)
+        return fail(p, 0, "no configuration file given");
+    p->cfg = calloc(1, sizeof(*p->cfg));
+    p->seen = calloc(cp_config_key_count, sizeof(*p->seen));
+    if (p->cfg == NULL || p->seen == NULL || (p->cfg->path = strdup(path)) == NULL) {
+        free(p->seen);
+        cp_config_free(p->cfg);
+        fail(p, 0, "out of memory");
         return CP_ENOMEM;
     }
+    /* The configuration keeps the lines: warnings and start-up refusals name them. */
+    p->cfg->lines = p->seen;
     rc = open_regular(path, &fd, &st);
     if (rc == CP_EINVAL) {
-        fail(&p, 0, "not a regular file");
+        fail(p, 0, "not a regular file");
     } else if (rc != CP_OK) {
-        fail(&p, 0, "cannot open (%s)", strerror(errno));
+        fail(p, 0, "cannot open (%s)", strerror(errno));
     } else if ((f = fdopen(fd, "r")) == NULL) {
         close(fd);
-        rc = fail(&p, 0, "out of memory");
+        rc = fail(p, 0, "out of memory");
     } else {
-        rc = parse_stream(&p, f);
+        rc = parse_stream(p, f);
         fclose(f);
     }
     if (rc == CP_OK)
-        rc = apply_defaults(&p);
+        rc = apply_defaults(p);
     if (rc == CP_OK)
-        rc = check_pairs_and_required(&p);
+        rc = check_pairs_and_required(p);
     if (rc == CP_OK)
-        rc = check_rules(&p);
-    free(p.seen);
+        rc = check_rules(p);
     if (rc != CP_OK) {
-        cp_config_free(p.cfg);
+        cp_config_free(p->cfg);
         return rc;
     }
-    *out = p.cfg;
+    *out = p->cfg;
     return CP_OK;
+}
+
+/* Reports "PATH:LINE: warning: ..." to the validating caller. */
+static void
+warn(struct parser *p, int line, const char *fmt, ...)
+{
+    char reason[512], msg[1024];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(reason, sizeof(reason), fmt, ap);
+    va_end(ap);
+    if (line > 0)
+        snprintf(msg, sizeof(msg), "%s:%d: warning: %s", p->path, line, reason);
+    else
+        snprintf(msg, sizeof(msg), "%s: warning: %s", p->path, reason);
+    p->warn(msg, p->warn_ud);
+}
+
+/* Under cp_config_validate, a secret file that does not exist yet is reported and skipped: the
+ * rest of the file can still be checked. Anything else wrong with it stays an error. */
+static bool
+missing_file_warned(struct parser *p, const char *section, const char *key, const char *file)
+{
+    struct stat st;
+
+    if (p->warn == NULL || stat(file, &st) == 0 || errno != ENOENT)
+        return false;
+    warn(p, p->seen[find_key(section, key)],
+         "%s %s does not exist: calpresence will not start without it (create it, mode 0600, "
+         "owned by the user calpresence runs as)",
+         key, file);
+    return true;
 }
 
 /* Opens FILE for reading, refusing anything but a regular file: a FIFO would block the open
@@ -569,17 +642,19 @@ check_rules(struct parser *p)
         return fail(p, p->seen[find_key("notifications", given)],
                     "[notifications] listen_cert and listen_key go together");
     }
-    if (c->secret_file != NULL) {
+    if (c->secret_file != NULL &&
+        !missing_file_warned(p, "component", "secret_file", c->secret_file)) {
         rc = read_secret_file(p, "component", "secret_file", c->secret_file, &c->secret);
         if (rc != CP_OK)
             return rc;
     }
-    if (c->password_file != NULL) {
+    if (c->password_file != NULL &&
+        !missing_file_warned(p, "exchange", "password_file", c->password_file)) {
         rc = read_secret_file(p, "exchange", "password_file", c->password_file, &c->password);
         if (rc != CP_OK)
             return rc;
     }
-    if (c->token_file != NULL) {
+    if (c->token_file != NULL && !missing_file_warned(p, "exchange", "token_file", c->token_file)) {
         int fd = open_private_file(p, "exchange", "token_file", c->token_file);
         if (fd < 0)
             return fd;
@@ -707,6 +782,7 @@ cp_config_free(struct cp_config *cfg)
             *s = NULL;
         }
     }
+    free(cfg->lines);
     free(cfg->path);
     free(cfg);
 }

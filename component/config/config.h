@@ -90,6 +90,8 @@ struct cp_config {
     /* [admin] */
     char *control_socket; /* NULL: calpresence.sock in the store's directory */
     char *admin_listen;   /* host:port of /metrics and /healthz; NULL = off */
+
+    int *lines; /* per key of the table, the line that set it, 0 for a default (owned) */
 };
 
 /* Loads and validates PATH. On success returns 0 and *OUT (caller frees with cp_config_free).
@@ -98,6 +100,32 @@ struct cp_config {
 int cp_config_load(const char *path, struct cp_config **out, char *err, size_t errlen);
 
 void cp_config_free(struct cp_config *cfg);
+
+/* Called once per warning of cp_config_validate with "FILE:LINE: warning: what (what to do)"
+ * ("FILE: warning: ..." when no line applies). MSG is only valid during the call. */
+typedef void (*cp_config_warn_fn)(const char *msg, void *ud);
+
+/* `calpresence -n`: loads PATH like cp_config_load, except that a secret_file, password_file
+ * or token_file that does not exist is a warning, not an error (the shipped example names files
+ * the administrator creates next); then warns about what would make the daemon fail at start
+ * (cp_config_preflight). Returns and owns like cp_config_load; WARN may be called either way. */
+int cp_config_validate(const char *path, cp_config_warn_fn warn, void *ud, struct cp_config **out,
+                       char *err, size_t errlen);
+
+/* Warns through WARN about what would fail only once the daemon runs: a placeholder secret or
+ * password, a store directory that is missing or not writable, a missing trust_dir. Returns the
+ * number of warnings. */
+int cp_config_preflight(const struct cp_config *cfg, cp_config_warn_fn warn, void *ud);
+
+/* What the daemon refuses at start although the file parses: a placeholder secret. Returns 0,
+ * or CP_EINVAL with "FILE:LINE: reason" in ERR. */
+int cp_config_check_start(const struct cp_config *cfg, char *err, size_t errlen);
+
+/* True when S is a placeholder left from the example ("change-me", any case). */
+bool cp_config_is_placeholder(const char *s);
+
+/* The line of CFG's file that set KEY of SECTION; 0 when it took its default. */
+int cp_config_line(const struct cp_config *cfg, const char *section, const char *key);
 
 /* Compares a running configuration with a newly loaded one. Calls REPORT once for every key
  * whose value differs, with live = true when the running daemon can apply it and false when

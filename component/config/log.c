@@ -7,8 +7,10 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "error.h"
@@ -18,9 +20,13 @@
 
 static enum cp_log_level current_level = CP_LOG_INFO;
 static FILE *log_stream;
+/* The stream is systemd's journal: each line starts with its syslog priority (sd-daemon(3)). */
+static bool journal_prefix;
 
 static const char *const level_names[] = {"error", "warn", "info", "debug"};
 static const char *const level_tags[] = {"ERROR", "WARN", "INFO", "DEBUG"};
+/* LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG, as journalctl -p reads them. */
+static const char *const level_priorities[] = {"<3>", "<4>", "<6>", "<7>"};
 
 static size_t format_timestamp(char *buf, size_t len);
 static void sanitize(char *s, size_t n);
@@ -69,6 +75,24 @@ cp_log_set_stream(FILE *stream)
     log_stream = stream;
 }
 
+/* systemd sets JOURNAL_STREAM to the device and inode of the stream it connected to stdout and
+ * stderr. Comparing with the log's own descriptor tells the journal from a redirection the
+ * service set up itself (`2>file`), which must not get the prefix. */
+bool
+cp_log_detect_journal(void)
+{
+    const char *env = getenv("JOURNAL_STREAM");
+    unsigned long long dev, ino;
+    char end;
+    struct stat st;
+    FILE *out = log_stream ? log_stream : stderr;
+
+    journal_prefix = env != NULL && sscanf(env, "%llu:%llu%c", &dev, &ino, &end) == 2 &&
+                     fstat(fileno(out), &st) == 0 && (unsigned long long)st.st_dev == dev &&
+                     (unsigned long long)st.st_ino == ino;
+    return journal_prefix;
+}
+
 /* Writes "YYYY-MM-DDTHH:MM:SS.mmmZ" into BUF; returns its length (0 when the clock fails). */
 static size_t
 format_timestamp(char *buf, size_t len)
@@ -110,8 +134,10 @@ cp_vlog(enum cp_log_level level, const char *area, const char *fmt, va_list ap)
 
     if (level > current_level || level < CP_LOG_ERROR)
         return;
-    n = format_timestamp(line, sizeof(line));
-    m = snprintf(line + n, sizeof(line) - n, "%s%s %s: ", n ? " " : "", level_tags[level],
+    n = journal_prefix ? (size_t)snprintf(line, sizeof(line), "%s", level_priorities[level]) : 0;
+    size_t stamp = format_timestamp(line + n, sizeof(line) - n);
+    n += stamp;
+    m = snprintf(line + n, sizeof(line) - n, "%s%s %s: ", stamp ? " " : "", level_tags[level],
                  area ? area : "-");
     if (m > 0)
         n += (size_t)m < sizeof(line) - n ? (size_t)m : sizeof(line) - n - 1;

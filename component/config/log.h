@@ -6,6 +6,7 @@
 #define CP_LOG_H
 
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 
 enum cp_log_level {
@@ -25,6 +26,12 @@ const char *cp_log_level_name(enum cp_log_level level);
 
 /* Redirects the log (tests); NULL restores stderr. The stream stays the caller's. */
 void cp_log_set_stream(FILE *stream);
+
+/* Under systemd, when the log's stream is the journal (JOURNAL_STREAM names its device and
+ * inode), every line from now on starts with its syslog priority, `<3>` to `<7>`, which the
+ * journal strips and stores so that `journalctl -p warning` works. Call it after
+ * cp_log_set_stream. Returns whether the prefix is on. */
+bool cp_log_detect_journal(void);
 
 /* Writes one line when LEVEL is enabled. AREA is a short subsystem name ("xmpp", "store",
  * "ews", "config", ...). FMT is printf-style and must not end with a newline. */

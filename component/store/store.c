@@ -2,6 +2,7 @@
  * its other files share (cached statements, transactions, error lines). See store.h. */
 #include <errno.h>
 #include <fcntl.h>
+#include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,7 +51,16 @@ store_create_file(const char *path)
     int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
     if (fd < 0) {
         int err = errno;
-        cp_log_error("store", "%s: cannot open the database file (%s)", path, strerror(err));
+        char *copy = strdup(path);
+        /* ENOENT from O_CREAT means the directory is missing: say so, not "No such file". */
+        if (err == ENOENT && copy != NULL)
+            cp_log_error("store",
+                         "%s: cannot create the database: directory %s does not exist (create "
+                         "it, writable by this user; systemd's StateDirectory= does)",
+                         path, dirname(copy));
+        else
+            cp_log_error("store", "%s: cannot open the database file (%s)", path, strerror(err));
+        free(copy);
         return err == EACCES ? CP_EPERM : CP_EIO;
     }
     struct stat st;

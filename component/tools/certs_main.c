@@ -39,6 +39,7 @@ static int load_options(const struct args *a, struct cp_config **cfg, struct cer
 static int check_host(const struct cert_options *opt, const struct args *a,
                       struct cert_report **out);
 static int print_report(const struct cert_options *opt, const struct args *a, bool need_verified);
+static bool have_tty(void);
 static bool ask_tty(void *ud, const struct cert_info *info);
 static int cmd_import(const struct cert_options *opt, const struct args *a);
 static int cmd_add(const struct cert_options *opt, const struct args *a);
@@ -174,6 +175,18 @@ print_report(const struct cert_options *opt, const struct args *a, bool need_ver
     return rc;
 }
 
+/* Whether there is a controlling terminal to ask on. */
+static bool
+have_tty(void)
+{
+    FILE *tty = fopen("/dev/tty", "r+");
+
+    if (tty == NULL)
+        return false;
+    fclose(tty);
+    return true;
+}
+
 /* Asks on the terminal whether to trust INFO; no terminal means no. */
 static bool
 ask_tty(void *ud, const struct cert_info *info)
@@ -208,6 +221,15 @@ cmd_import(const struct cert_options *opt, const struct args *a)
     cert_report_print_chain(r, stdout);
     if (r->n_chain == 0) {
         cert_report_print_status(r, stdout);
+        cert_report_free(r);
+        return 1;
+    }
+    /* Without --yes the import asks; with nothing to ask on, say only that (not "imported: 0"
+     * and advice about the chain, which would read as if the import had been tried). */
+    if (!a->yes && !have_tty()) {
+        fprintf(stderr, "calpresence-certs: import asks before trusting each certificate and "
+                        "there is no terminal to ask on: review the chain above, then run "
+                        "again with --yes\n");
         cert_report_free(r);
         return 1;
     }

@@ -53,11 +53,18 @@ usage(FILE *out)
 }
 
 void
-tool_fail(struct tool *t, const char *what, int rc, const struct ews_error *err)
+tool_fail(struct tool *t, const char *what, const struct ews_error *err)
 {
-    fprintf(stderr, "calpresence-ews: %s: %s %s (HTTP %d, rc %d): %s\n", what,
-            ews_error_class_name(err->cls), err->code[0] != '\0' ? err->code : "-",
-            err->http_status, rc, err->message);
+    char buf[512], http[32] = "";
+
+    /* No HTTP answer at all (a connect or TLS failure) has no status worth printing. */
+    if (err->http_status > 0)
+        snprintf(http, sizeof(http), " (HTTP %d)", err->http_status);
+    fprintf(stderr, "calpresence-ews: %s: %s%s%s%s: %s\n", what, ews_error_class_name(err->cls),
+            err->code[0] != '\0' ? " " : "", err->code, http,
+            err->message[0] != '\0' ? err->message : "no details");
+    fprintf(stderr, "calpresence-ews: action: %s\n",
+            ews_error_action(err, t->cfg ? t->cfg->username : NULL, buf, sizeof(buf)));
     t->status = 1;
 }
 
@@ -214,7 +221,7 @@ on_calendar(void *ud, int rc, struct ews_calendar_view *v, const struct ews_erro
     struct tool *t = ud;
 
     if (rc != 0) {
-        tool_fail(t, "calendar", rc, err);
+        tool_fail(t, "calendar", err);
     } else {
         for (size_t i = 0; i < v->n_items; i++) {
             const struct ews_cal_item *it = &v->items[i];
@@ -237,7 +244,7 @@ on_availability(void *ud, int rc, struct ews_availability *a, const struct ews_e
     struct tool *t = ud;
 
     if (rc != 0) {
-        tool_fail(t, "availability", rc, err);
+        tool_fail(t, "availability", err);
         tool_finish(t);
         return;
     }
@@ -245,7 +252,7 @@ on_availability(void *ud, int rc, struct ews_availability *a, const struct ews_e
         const struct ews_mailbox_availability *mb = &a->mailboxes[m];
 
         if (mb->error.cls != EWS_ERR_NONE) {
-            tool_fail(t, avail_names[m], EWS_E_RESPONSE, &mb->error);
+            tool_fail(t, avail_names[m], &mb->error);
             continue;
         }
         for (size_t i = 0; i < mb->n_events; i++) {
@@ -307,7 +314,11 @@ start_verb(struct tool *t, const char *verb, int argc, char **argv)
         return EXIT_USAGE;
     }
     if (rc != 0) {
-        fprintf(stderr, "calpresence-ews: %s: not started (rc %d)\n", verb, rc);
+        fprintf(stderr, "calpresence-ews: %s: not started (%s)\n", verb,
+                rc == EWS_E_NOMEM        ? "out of memory"
+                : rc == EWS_E_QUEUE_FULL ? "the request queue is full"
+                : rc == EWS_E_INVAL      ? "bad argument: at most 100 mailboxes"
+                                         : "internal error");
         return 1;
     }
     return 0;

@@ -22,8 +22,10 @@ struct tool {
     struct watch *watch;
 };
 
-/* Prints "calpresence-ews: WHAT: CLASS CODE (HTTP n): message" on stderr and sets status 1. */
-void tool_fail(struct tool *t, const char *what, int rc, const struct ews_error *err);
+/* Prints "calpresence-ews: WHAT: CLASS CODE (HTTP n): message" and "calpresence-ews: action:
+ * what to do" on stderr (the same hint as `calpresence --check`), and sets status 1. The
+ * callback's own return code is not printed: the class and Exchange's code say more. */
+void tool_fail(struct tool *t, const char *what, const struct ews_error *err);
 
 /* Ends the verb: leaves the event loop. */
 void tool_finish(struct tool *t);

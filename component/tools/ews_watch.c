@@ -111,7 +111,7 @@ on_subscribed(void *ud, int rc, struct ews_subscribe_result *res, const struct e
     struct timeval tv = {PULL_INTERVAL_S, 0};
 
     if (rc != 0) {
-        tool_fail(t, "watch: subscribe", rc, err);
+        tool_fail(t, "watch: subscribe", err);
         tool_finish(t);
         return;
     }
@@ -153,7 +153,7 @@ on_events(void *ud, int rc, struct ews_notification_list *l, const struct ews_er
     struct timeval tv = {PULL_INTERVAL_S, 0};
 
     if (rc != 0) {
-        tool_fail(t, "watch: GetEvents", rc, err);
+        tool_fail(t, "watch: GetEvents", err);
         tool_watch_stop(t);
         return;
     }
@@ -186,7 +186,7 @@ on_frame(void *ud, const struct ews_stream_frame *f)
     struct tool *t = ud;
 
     for (size_t i = 0; i < f->n_errors; i++)
-        tool_fail(t, "watch: stream", EWS_E_RESPONSE, &f->errors[i].error);
+        tool_fail(t, "watch: stream", &f->errors[i].error);
     for (size_t i = 0; i < f->notifications.n_items; i++)
         if (print_notification(t, &f->notifications.items[i]))
             return 1;
@@ -199,7 +199,7 @@ on_stream_end(void *ud, int rc, const struct ews_error *err)
     struct tool *t = ud;
 
     if (rc != 0)
-        tool_fail(t, "watch: stream", rc, err);
+        tool_fail(t, "watch: stream", err);
     if (rc != 0 || t->status != 0 || t->stopping || (t->count > 0 && t->seen >= t->count)) {
         tool_watch_stop(t);
         return;
@@ -321,7 +321,7 @@ on_unsubscribed(void *ud, int rc, const struct ews_error *err)
     struct tool *t = ud;
 
     if (rc != 0)
-        tool_fail(t, "watch: unsubscribe", rc, err);
+        tool_fail(t, "watch: unsubscribe", err);
     tool_finish(t);
 }
 

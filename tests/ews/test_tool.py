@@ -6,6 +6,7 @@ Usage: test_tool.py PATH-TO-calpresence-ews  (meson sets CP_SOURCE_ROOT)."""
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -93,6 +94,20 @@ def main():
         rc, out, err, _ = run(["-c", config(d, port, ca, "deny"), "calendar", "bob@example.test"])
         check(rc == 1, "an EWS error exits 1 (%d)" % rc)
         check("auth_failure" in err, "the error class is printed (%r)" % err.strip())
+        check("calpresence-ews: action: check username" in err,
+              "the error carries --check's action hint (%r)" % err.strip())
+        check("rc " not in err and "HTTP 0" not in err,
+              "no internal return code or absent HTTP status (%r)" % err.strip())
+
+        # Nothing listens: no HTTP answer, so no HTTP status, and the hint says where to look.
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            closed = s.getsockname()[1]
+        rc, out, err, _ = run(["-c", config(d, closed, ca, "closed"), "calendar",
+                               "bob@example.test"], timeout=120)
+        check(rc == 1 and "server_down" in err, "a refused connect is server_down (%r)" % err)
+        check("HTTP 0" not in err and "rc " not in err and "action: check that EWS answers" in err,
+              "no HTTP 0, no rc, an action (%r)" % err.strip())
 
         rc, out, err, _ = run(["-c", config(d, port, ca, "subfail"), "watch", "bob@example.test"])
         check(rc == 1 and "ErrorSubscriptionNotFound" in err,

@@ -361,13 +361,14 @@ level = debug
 {extra}
 """)
 
-    def start(self, wait_online=True):
+    def start(self, wait_online=True, env=None):
+        """ENV, when given, is the daemon's whole environment (systemd's variables in tests)."""
         online = r"connected to .* as component"
         # The log is appended to across restarts: wait for a line this run writes.
         before = len(re.findall(online, self.log())) if os.path.exists(self.logpath) else 0
         self.logfile = open(self.logpath, "ab")
         self.proc = subprocess.Popen(DAEMON_WRAPPER + [CALPRESENCE, "-c", self.conf],
-                                     stdout=self.logfile, stderr=subprocess.STDOUT)
+                                     stdout=self.logfile, stderr=subprocess.STDOUT, env=env)
         if wait_online:
             self.wait_log(online, count=before + 1)
 

@@ -46,6 +46,19 @@ class FilesTest(unittest.TestCase):
             f.write(text)
         return path
 
+    def test_placeholder_secret_refused_at_start_warned_by_n(self):
+        """Issue 10: -n passes a file that parses but names the placeholder's line; the daemon
+        refuses to start with it instead of failing the handshake over and over."""
+        path = self.config("[component]\njid = calendar.localhost\nsecret = change-me\n"
+                           f"domains = localhost\n[store]\npath = {self.dir}/c.db\n")
+        code, err = self.run_daemon("-c", path, "-n")
+        self.assertEqual(code, 0, err)
+        self.assertIn(f"{path}:3: warning: the component secret is the placeholder", err)
+        code, err = self.run_daemon("-c", path)
+        self.assertEqual(code, 1, err)
+        self.assertIn(f"{path}:3: the component secret is the placeholder 'change-me': "
+                      "refusing to start", err)
+
     def test_configuration_fifo_refused(self):
         for args in (["-c", self.fifo, "-n"], ["-c", self.fifo]):
             with self.subTest(args=args):

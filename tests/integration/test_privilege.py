@@ -112,7 +112,7 @@ class PrivilegedTest(unittest.TestCase):
     def test_1_privileges_detected(self):
         self.w.component.wait_log(r"privilege: localhost grants roster both, message outgoing, "
                                   r"presence roster, iq 0 namespace\(s\) \(urn:xmpp:privilege:2\)")
-        status = env.command(self.w.session, self.w.admin, "gateway-status")
+        status = env.command(self.w.session, self.w.admin, "gateway-status", {"mailbox": ""})
         report = gateway_report(status)
         self.assertIn("privileges: localhost: roster both", report)
         self.assertIn("roster provisioning: 0 operation(s) queued", report)
@@ -195,7 +195,7 @@ class UnprivilegedTest(unittest.TestCase):
             w.component.wait_log(r"alice@localhost: roster not read \(the server grants the "
                                  r"component no roster access")
             self.assertNotIn("privilege: localhost grants", w.component.log())
-            status = env.command(w.session, w.admin, "gateway-status")
+            status = env.command(w.session, w.admin, "gateway-status", {"mailbox": ""})
             report = gateway_report(status)
             self.assertIn("privileges: none advertised", report)
             w.session.sleep(1)

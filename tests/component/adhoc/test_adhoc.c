@@ -48,6 +48,10 @@ static struct {
     char resubscribed[128];
     int reload_rc;
     bool status_known;
+    int gateway_calls;
+    int gateway_rc;
+    char gateway_mailbox[128]; /* "(none)" for NULL */
+    struct cp_adhoc_deferred *deferred;
 } hooks;
 
 static char *domains[] = {"example.com", "other.org"};
@@ -101,11 +105,19 @@ hook_resubscribe(void *ud, const char *jid, char *msg, size_t len)
     return 0;
 }
 
-static char *
-hook_gateway_status(void *ud)
+/* Keeps the deferred command, as the daemon would until its check is done. */
+static int
+hook_gateway_status(void *ud, const char *mailbox, struct cp_adhoc_deferred *def)
 {
     (void)ud;
-    return strdup(hooks.gateway_report);
+    hooks.gateway_calls++;
+    snprintf(hooks.gateway_mailbox, sizeof(hooks.gateway_mailbox), "%s",
+             mailbox ? mailbox : "(none)");
+    if (hooks.gateway_rc != 0)
+        return hooks.gateway_rc;
+    cp_adhoc_deferred_free(hooks.deferred);
+    hooks.deferred = def;
+    return 0;
 }
 
 static char *
@@ -201,6 +213,7 @@ teardown(void)
     static const char *const suffix[] = {"", "-wal", "-shm", "-journal"};
     size_t i;
 
+    cp_adhoc_deferred_free(hooks.deferred);
     cp_adhoc_free(adhoc);
     adhoc = NULL;
     cp_store_close(store);
@@ -386,6 +399,17 @@ submit(const char *fields)
 
     cr_assert(asprintf(&s, "<x xmlns='jabber:x:data' type='submit'>%s</x>", fields) > 0);
     return s;
+}
+
+/* The <text/> of an error reply (caller frees with xmpp_free), or NULL. */
+static char *
+error_text(xmpp_stanza_t *reply)
+{
+    xmpp_stanza_t *err = xmpp_stanza_get_child_by_name(reply, "error");
+    xmpp_stanza_t *t = err ? xmpp_stanza_get_child_by_name_and_ns(
+                                 err, "text", "urn:ietf:params:xml:ns:xmpp-stanzas")
+                           : NULL;
+    return t ? xmpp_stanza_get_text(t) : NULL;
 }
 
 /* Starts NODE as FROM, expects an executing form, submits FIELDS; returns the reply. */
@@ -630,8 +654,14 @@ Test(adhoc, settings_prefilled_then_stored)
 
 Test(adhoc, settings_malformed_values_are_bad_payload)
 {
-    assert_error(two_stage(USER, "settings", "<field var='tentative'><value>maybe</value></field>"),
-                 "modify", "bad-request", "bad-payload");
+    /* The client is told which field, not only bad-payload (issue 10 item 6). */
+    xmpp_stanza_t *reply =
+        two_stage(USER, "settings", "<field var='tentative'><value>maybe</value></field>");
+    char *text = error_text(reply);
+    cr_assert_not_null(text);
+    cr_assert_str_eq(text, "field 'tentative': 'maybe' is not one of default, free, busy");
+    xmpp_free(ctx, text);
+    assert_error(reply, "modify", "bad-request", "bad-payload");
     assert_error(
         two_stage(USER, "settings", "<field var='include_subject'><value>yes</value></field>"),
         "modify", "bad-request", "bad-payload");
@@ -1054,15 +1084,60 @@ Test(adhoc, users_list_max_validated)
     xmpp_stanza_release(r);
 }
 
-Test(adhoc, gateway_status_report)
+/* Submits gateway-status's form with BODY in session SID; the command defers its answer, so
+ * cp_adhoc_handle returns nothing. */
+static void
+submit_gateway(const char *sid, const char *body)
 {
-    xmpp_stanza_t *r;
+    char xml[1024];
+    snprintf(xml, sizeof(xml),
+             "<iq type='set' id='q2' from='" ADMIN "' to='" COMPONENT
+             "'><command xmlns='http://jabber.org/protocol/commands' node='gateway-status' "
+             "sessionid='%s' action='complete'>%s</command></iq>",
+             sid, body);
+    xmpp_stanza_t *iq = xmpp_stanza_new_from_string(ctx, xml);
+    cr_assert_not_null(iq);
+    size_t len;
+    cr_assert_null(cp_adhoc_handle(adhoc, ctx, iq, T0, &len), "answered before the check was done");
+    xmpp_stanza_release(iq);
+}
+
+/* Starts gateway-status: the form asks for an optional mailbox. Returns the session id. */
+static const char *
+start_gateway(void)
+{
+    xmpp_stanza_t *r = cmd(ADMIN, "gateway-status", NULL, NULL, NULL);
+    cr_assert_str_eq(status_of(r), "executing");
+    cr_assert_str_eq(field_of(r, "mailbox"), "");
+    const char *sid = sid_of(r);
+    xmpp_stanza_release(r);
+    return sid;
+}
+
+/* The answer waits for the check the admin asked for (issue 10: not "running, run again"). */
+Test(adhoc, gateway_status_answers_when_the_check_is_done)
+{
     char **lines;
     size_t n;
+    char sid[64];
 
     cr_assert_eq(cp_store_user_enable(store, "carol@example.com", NULL), 0);
-    r = cmd(ADMIN, "gateway-status", NULL, NULL, NULL);
+    snprintf(sid, sizeof(sid), "%s", start_gateway());
+    char *body = submit("<field var='mailbox'><value>alice@example.com</value></field>");
+    submit_gateway(sid, body);
+    free(body);
+    cr_assert_eq(hooks.gateway_calls, 1);
+    cr_assert_str_eq(hooks.gateway_mailbox, "alice@example.com");
+    cr_assert_not_null(hooks.deferred);
+
+    /* The daemon answers when the troubleshooter is done, with its report. */
+    xmpp_stanza_t *r = cp_adhoc_deferred_finish(adhoc, hooks.deferred, hooks.gateway_report);
+    hooks.deferred = NULL;
+    cr_assert_not_null(r);
+    cr_assert_str_eq(xmpp_stanza_get_id(r), "q2");
+    cr_assert_str_eq(xmpp_stanza_get_to(r), ADMIN);
     cr_assert_str_eq(status_of(r), "completed");
+    cr_assert_str_eq(sid_of(r), sid);
     cr_assert_str_eq(field_of(r, "users"), "1");
     cr_assert_str_eq(field_of(r, "enabled_users"), "1");
     cr_assert_eq(cp_form_get_lines(form_of(r), "report", 0, &lines, &n), 0);
@@ -1070,6 +1145,35 @@ Test(adhoc, gateway_status_report)
     cr_assert_str_eq(lines[1], "  tls: verified");
     cp_form_lines_free(lines, n);
     xmpp_stanza_release(r);
+
+    /* The session ended with the submission: it cannot be continued. */
+    assert_error(cmd(ADMIN, "gateway-status", sid, "complete",
+                     "<x xmlns='jabber:x:data' "
+                     "type='submit'/>"),
+                 "modify", "bad-request", "bad-sessionid");
+}
+
+Test(adhoc, gateway_status_mailbox_optional_and_checked)
+{
+    char sid[64];
+
+    snprintf(sid, sizeof(sid), "%s", start_gateway());
+    char *body = submit("<field var='mailbox'><value></value></field>");
+    submit_gateway(sid, body);
+    free(body);
+    cr_assert_str_eq(hooks.gateway_mailbox, "(none)");
+
+    xmpp_stanza_t *r = two_stage(ADMIN, "gateway-status",
+                                 "<field var='mailbox'><value>not a mailbox</value></field>");
+    char *text = error_text(r);
+    cr_assert_str_eq(text, "field 'mailbox' must be an e-mail address (or empty)");
+    xmpp_free(ctx, text);
+    assert_error(r, "modify", "bad-request", "bad-payload");
+    cr_assert_eq(hooks.gateway_calls, 1, "no check for a bad mailbox");
+
+    /* The daemon cannot take it (too many waiting): answered at once, with the reason. */
+    hooks.gateway_rc = CP_EFULL;
+    assert_completed_note(two_stage(ADMIN, "gateway-status", ""), "error", "could not be started");
 }
 
 Test(adhoc, hooks_missing_answer_not_available_yet)

@@ -884,16 +884,168 @@ Test(config, example_documents_every_key)
     free(path);
 }
 
-Test(config, example_loads)
+/* Collects the warnings of cp_config_validate, one a line. */
+static char warnings[8192];
+
+static void
+collect_warning(const char *msg, void *ud)
+{
+    (void)ud;
+    strncat(warnings, msg, sizeof(warnings) - strlen(warnings) - 2);
+    strcat(warnings, "\n");
+}
+
+/* Validates TEXT written to c.conf; *CFG is the caller's on success. */
+static int
+validate_text(const char *text, struct cp_config **cfg)
+{
+    char *p = write_file("c.conf", text, 0600);
+    warnings[0] = '\0';
+    int rc = cp_config_validate(p, collect_warning, NULL, cfg, errbuf, sizeof(errbuf));
+    free(p);
+    return rc;
+}
+
+/* The line of the example that sets KEY ("key = "), for the warnings that name it. */
+static int
+example_line(const char *path, const char *key)
+{
+    FILE *f = fopen(path, "r");
+    char line[4200];
+    int n = 0;
+
+    cr_assert_not_null(f);
+    while (fgets(line, sizeof(line), f)) {
+        n++;
+        if (strncmp(line, key, strlen(key)) == 0 && strstr(line, " = ") == line + strlen(key)) {
+            fclose(f);
+            return n;
+        }
+    }
+    fclose(f);
+    cr_assert_fail("no line sets %s", key);
+    return 0;
+}
+
+/* The shipped example passes -n (README), keeps its secrets in files with the names the README
+ * uses, and -n names the line of each file that is still to be created. */
+Test(config, example_validates_and_names_missing_files)
 {
     struct cp_config *c;
     char *path = source_path("component.conf.example");
+    char want[512];
 
-    cr_assert_eq(cp_config_load(path, &c, errbuf, sizeof(errbuf)), CP_OK, "%s", errbuf);
+    warnings[0] = '\0';
+    cr_assert_eq(cp_config_validate(path, collect_warning, NULL, &c, errbuf, sizeof(errbuf)), CP_OK,
+                 "%s", errbuf);
     cr_assert_str_eq(c->jid, "calendar.example.com");
     cr_assert_eq(c->ews_urls.n, 2);
+    cr_assert_str_eq(c->secret_file, "/etc/calpresence/secret");
+    cr_assert_str_eq(c->password_file, "/etc/calpresence/exchange-password");
+    cr_assert_null(c->secret, "no inline secret in the example");
+    if (access("/etc/calpresence/secret", F_OK) != 0) {
+        snprintf(want, sizeof(want),
+                 "%s:%d: warning: secret_file /etc/calpresence/secret does not exist", path,
+                 example_line(path, "secret_file"));
+        cr_expect_not_null(strstr(warnings, want), "%s", warnings);
+    }
+    if (access("/etc/calpresence/exchange-password", F_OK) != 0) {
+        snprintf(want, sizeof(want),
+                 "%s:%d: warning: password_file /etc/calpresence/exchange-password does not "
+                 "exist",
+                 path, example_line(path, "password_file"));
+        cr_expect_not_null(strstr(warnings, want), "%s", warnings);
+    }
     cp_config_free(c);
     free(path);
+}
+
+/* The daemon itself still refuses a secret file that is missing. */
+Test(config, missing_secret_file_is_an_error_outside_validate)
+{
+    struct cp_config *c = NULL;
+    cr_assert_lt(load_text("[component]\njid = c.example.com\nsecret_file = /nonexistent/s\n"
+                           "domains = example.com\n[store]\npath = /tmp/x.db\n",
+                           &c),
+                 0);
+    cr_assert_null(c);
+    cr_assert_not_null(strstr(errbuf, ":3: secret_file /nonexistent/s: cannot open"), "%s", errbuf);
+}
+
+Test(config, placeholder_secret_warned_and_refused_at_start)
+{
+    struct cp_config *c;
+    cr_assert_eq(validate_text("[component]\njid = c.example.com\ndomains = example.com\n"
+                               "secret = Change-Me\n[store]\npath = /tmp/x.db\n",
+                               &c),
+                 CP_OK, "%s", errbuf);
+    cr_expect_not_null(strstr(warnings, "c.conf:4: warning: the component secret is the "
+                                        "placeholder 'change-me'"),
+                       "%s", warnings);
+    cr_assert_eq(cp_config_check_start(c, errbuf, sizeof(errbuf)), CP_EINVAL);
+    cr_expect_not_null(strstr(errbuf, "c.conf:4: the component secret is the placeholder "
+                                      "'change-me': refusing to start"),
+                       "%s", errbuf);
+    cp_config_free(c);
+
+    /* From a file, the line is the one that named the file. */
+    char *secret = write_file("secret", "change-me\n", 0600);
+    char *text;
+    cr_assert_neq(asprintf(&text,
+                           "[component]\njid = c.example.com\ndomains = example.com\n"
+                           "secret_file = %s\n[store]\npath = /tmp/x.db\n",
+                           secret),
+                  -1);
+    cr_assert_eq(load_text(text, &c), CP_OK, "%s", errbuf);
+    cr_assert_eq(cp_config_check_start(c, errbuf, sizeof(errbuf)), CP_EINVAL);
+    cr_expect_not_null(strstr(errbuf, "c.conf:4: the component secret is the placeholder"), "%s",
+                       errbuf);
+    cp_config_free(c);
+    free(text);
+    free(secret);
+
+    cr_assert_eq(load_text(BASE, &c), CP_OK, "%s", errbuf);
+    cr_expect_eq(cp_config_check_start(c, errbuf, sizeof(errbuf)), CP_OK);
+    cp_config_free(c);
+}
+
+Test(config, missing_directories_warned_with_their_line)
+{
+    struct cp_config *c;
+    char *text;
+    cr_assert_neq(asprintf(&text,
+                           "[component]\njid = c.example.com\nsecret = s3cret\n"
+                           "domains = example.com\n[store]\npath = %s/no/such/dir/x.db\n"
+                           "[exchange]\news_urls = https://cas.example.com/EWS/Exchange.asmx\n"
+                           "username = u@example.com\npassword = change-me\n"
+                           "trust_dir = %s/no-trust\n[notifications]\nmode = pull\n",
+                           tmpdir, tmpdir),
+                  -1);
+    cr_assert_eq(validate_text(text, &c), CP_OK, "%s", errbuf);
+    char want[512];
+    snprintf(want, sizeof(want), "c.conf:6: warning: directory %s/no/such/dir does not exist",
+             tmpdir);
+    cr_expect_not_null(strstr(warnings, want), "%s", warnings);
+    snprintf(want, sizeof(want), "c.conf:11: warning: trust_dir %s/no-trust: does not exist",
+             tmpdir);
+    cr_expect_not_null(strstr(warnings, want), "%s", warnings);
+    cr_expect_not_null(strstr(warnings, "c.conf:10: warning: the Exchange password is the "
+                                        "placeholder"),
+                       "%s", warnings);
+    cr_expect_null(strstr(warnings, "component secret"), "%s", warnings);
+    cp_config_free(c);
+    free(text);
+
+    /* All in place: nothing to say. */
+    cr_assert_neq(asprintf(&text,
+                           "[component]\njid = c.example.com\nsecret = s3cret\n"
+                           "domains = example.com\n[store]\npath = %s/x.db\n",
+                           tmpdir),
+                  -1);
+    cr_assert_eq(validate_text(text, &c), CP_OK, "%s", errbuf);
+    cr_expect_str_eq(warnings, "");
+    cp_config_free(c);
+    free(text);
 }
 
 /* The table row docs/configuration.md has for KEY. */

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "config/error.h"
@@ -149,4 +150,72 @@ Test(log, long_message_is_cut_to_one_line)
     cr_assert(len > 1000 && len < 10000, "length %zu", len);
     cr_assert_eq(buf[len - 1], '\n');
     cr_assert_eq(strchr(buf, '\n'), buf + len - 1);
+}
+
+/* Logs one line of each level to a temporary file while JOURNAL_STREAM names that file
+ * (SAME_INODE) or another one; returns what was written (caller frees). */
+static char *
+log_to_journal_file(bool same_inode, bool *prefixed)
+{
+    FILE *f = tmpfile();
+    struct stat st;
+    char env[64];
+
+    cr_assert_not_null(f);
+    cr_assert_eq(fstat(fileno(f), &st), 0);
+    snprintf(env, sizeof(env), "%llu:%llu", (unsigned long long)st.st_dev,
+             (unsigned long long)st.st_ino + (same_inode ? 0 : 1));
+    setenv("JOURNAL_STREAM", env, 1);
+    cp_log_set_stream(f);
+    *prefixed = cp_log_detect_journal();
+    cp_log_set_level(CP_LOG_DEBUG);
+    cp_log_error("a", "e");
+    cp_log_warn("a", "w");
+    cp_log_info("a", "i");
+    cp_log_debug("a", "d");
+    unsetenv("JOURNAL_STREAM");
+    cp_log_detect_journal();
+    cp_log_set_stream(stream);
+
+    long size = ftell(f);
+    char *text = calloc(1, (size_t)size + 1);
+    rewind(f);
+    cr_assert_eq(fread(text, 1, (size_t)size, f), (size_t)size);
+    fclose(f);
+    return text;
+}
+
+/* Under systemd the journal reads the priority from `<N>` (journalctl -p warning). */
+Test(log, journal_stream_gets_priority_prefix)
+{
+    bool prefixed;
+    char *text = log_to_journal_file(true, &prefixed);
+
+    cr_assert(prefixed);
+    assert_matches(text, "^<3>[0-9-]+T[^ ]+Z ERROR a: e\n<4>[^ ]+ WARN a: w\n"
+                         "<6>[^ ]+ INFO a: i\n<7>[^ ]+ DEBUG a: d\n$");
+    free(text);
+}
+
+/* JOURNAL_STREAM is inherited: a service that redirected stderr to a file, or a child of one,
+ * must not write priorities into that file. */
+Test(log, other_stream_stays_unprefixed)
+{
+    bool prefixed;
+    char *text = log_to_journal_file(false, &prefixed);
+
+    cr_assert_not(prefixed);
+    assert_matches(text, "^[0-9-]+T[^ ]+Z ERROR a: e\n[^<][^\n]*WARN a: w\n");
+    cr_assert_null(strchr(text, '<'), "%s", text);
+    free(text);
+}
+
+/* Without JOURNAL_STREAM nothing changes (the harness runs the daemon so). */
+Test(log, no_journal_stream_no_prefix)
+{
+    unsetenv("JOURNAL_STREAM");
+    cr_assert_not(cp_log_detect_journal());
+    cp_log_info("a", "i");
+    fflush(stream);
+    assert_matches(buf, "^[0-9]{4}-[^\n]*INFO a: i\n$");
 }
