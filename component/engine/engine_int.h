@@ -39,6 +39,7 @@ struct cp_euser {
     bool in_outbox;                /* queued for publication */
     bool queued;                   /* in the subscribe or read queue */
     bool in_flight;                /* a subscribe or read of it runs */
+    bool holds_slot;               /* its operation counts in e->in_flight (a batch's first) */
     bool read_wanted;              /* a notification came while a read ran: read again after it */
     bool known;                    /* the calendar was read at least once */
     bool store_dirty;              /* its subscription row must be written */
@@ -83,9 +84,11 @@ struct cp_engine {
     struct eu_queue subscribe_q; /* waiting to subscribe */
     struct eu_queue read_q;      /* waiting for a free/busy read (batched) */
     struct eu_queue detail_q;    /* waiting for a detailed read (notifications first) */
-    size_t in_flight;            /* source operations running */
+    size_t in_flight;            /* source operations running (a batch counts once) */
     size_t max_in_flight;
-    struct event *pump_ev;     /* starts queued work */
+    struct event *pump_ev;     /* starts queued work, on the next loop turn */
+    struct event *retry_ev;    /* the same, shortly, after the source refused work */
+    struct event *batch_ev;    /* the same, once a partial free/busy batch waited enough */
     struct event *outbox_ev;   /* publishes, paced */
     struct event *store_ev;    /* writes subscription rows in one transaction */
     struct event *minute_ev;   /* summary line */
@@ -106,6 +109,7 @@ void eng_queue_read(struct cp_engine *e, struct cp_euser *u, bool detailed);
 void eng_publish(struct cp_engine *e, struct cp_euser *u);
 void eng_mark_store(struct cp_engine *e, struct cp_euser *u);
 void eng_pump(struct cp_engine *e);
+void eng_op_done(struct cp_engine *e, struct cp_euser *u);
 int eng_sub_index(struct cp_engine *e, struct cp_euser *u);
 void eng_sub_unindex(struct cp_engine *e, struct cp_euser *u);
 time_t eng_now(void);

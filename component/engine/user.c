@@ -221,9 +221,7 @@ on_subscribed(void *ud, void *user, const struct cp_source_sub *sub,
     (void)ud;
     struct cp_euser *u = user;
     struct cp_engine *e = u->e;
-    u->in_flight = false;
-    e->in_flight--;
-    eng_pump(e);
+    eng_op_done(e, u);
     if (u->state == EU_DISABLED || u->sub != SUB_PENDING) {
         /* Disabled (or resubscribed) meanwhile: this subscription is nobody's. */
         if (sub)
@@ -282,9 +280,7 @@ on_window(void *ud, void *user, const struct cp_interval *items, size_t n, bool 
     struct cp_euser *u = user;
     struct cp_engine *e = u->e;
     time_t now = eng_now();
-    u->in_flight = false;
-    e->in_flight--;
-    eng_pump(e);
+    eng_op_done(e, u);
     if (u->state == EU_DISABLED)
         return;
     if (err) {
