@@ -182,7 +182,8 @@ static bool
 start_detailed(struct cp_engine *e, struct cp_euser *u)
 {
     time_t now = eng_now();
-    int rc = e->src->ops->read_detailed(e->src, u, u->mailbox, now - 3600, now + 48 * 3600);
+    int rc = e->src->ops->read_detailed(e->src, u, u->mailbox, now - WINDOW_BACK_S,
+                                        now + WINDOW_AHEAD_S);
     if (rc != 0)
         return false;
     u->in_flight = true;
@@ -220,7 +221,8 @@ start_batch(struct cp_engine *e)
     if (n == 0)
         return true;
     time_t now = eng_now();
-    if (e->src->ops->read_many(e->src, users, mailboxes, n, now - 3600, now + 48 * 3600) != 0) {
+    if (e->src->ops->read_many(e->src, users, mailboxes, n, now - WINDOW_BACK_S,
+                               now + WINDOW_AHEAD_S) != 0) {
         for (size_t i = 0; i < n; i++) /* back to the queue, to be tried again */
             eng_queue_read(e, users[i], false);
         return false;

@@ -13,6 +13,11 @@
 #include "source.h"
 #include "timeline.h"
 
+/* The calendar window every read covers: from an hour back (what runs now, with its real start)
+ * to two days ahead. */
+#define WINDOW_BACK_S 3600
+#define WINDOW_AHEAD_S (48 * 3600)
+
 /* Where a user is in its life (docs/engine.md has the diagram). */
 enum eu_state {
     EU_DISABLED = 0, /* not enabled: nothing runs, presence unavailable */
@@ -56,8 +61,7 @@ struct cp_euser {
     char *last_error;          /* owned, NULL when none */
     struct cp_interval *items; /* owned; subjects owned too (detailed reads only) */
     uint16_t n_items;
-    bool detailed; /* items came from a CalendarView (subjects, privacy) */
-    time_t window_end;
+    bool detailed;             /* items came from a CalendarView (subjects, privacy) */
     struct cp_tl_result shown; /* what is published; subject points into items */
     struct cp_euser *next_queued;
 };

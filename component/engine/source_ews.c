@@ -452,9 +452,10 @@ src_stats(struct cp_source *src, struct cp_source_stats *out)
 {
     struct ews_source *s = ews_of(src);
     *out = s->stats;
-    if (s->listener)
-        out->refused = cp_listener_stats(s->listener)->refused_malformed +
-                       cp_listener_stats(s->listener)->refused_too_large;
+    if (s->listener) {
+        const struct cp_listener_stats *ls = cp_listener_stats(s->listener);
+        out->refused = ls->refused_malformed + ls->refused_too_large;
+    }
 }
 
 static const char *

@@ -9,10 +9,8 @@
 #include "config/config.h"
 #include "engine_int.h"
 
-/* The calendar window: from an hour back (what runs now, with its real start) to two days
- * ahead, read again a day later, so a quiet night or a day boundary never leaves it stale. */
-#define WINDOW_BACK_S 3600
-#define WINDOW_AHEAD_S (48 * 3600)
+/* The window (engine_int.h) is read again a day later, so a quiet night or a day boundary never
+ * leaves it stale. */
 #define REFRESH_S (24 * 3600)
 /* Notifications of one change come in bursts (created, modified, ...): one read after this. */
 #define COALESCE_MS 300
@@ -324,7 +322,6 @@ on_window(void *ud, void *user, const struct cp_interval *items, size_t n, bool 
     e->st.reads++;
     u->failures = 0;
     set_error(u, NULL);
-    u->window_end = now + WINDOW_AHEAD_S;
     bool first = u->state != EU_PUBLISHED;
     set_state(u, EU_PUBLISHED, NULL);
     evaluate(u, now, first);
