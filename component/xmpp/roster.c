@@ -591,6 +591,13 @@ cp_roster_free(struct cp_roster *r)
     free(r);
 }
 
+const struct cp_privileges *
+cp_roster_privileges(const struct cp_roster *r, const char *jid)
+{
+    const struct grant *g = grant_of(r, jid);
+    return g ? &g->p : NULL;
+}
+
 void
 cp_roster_online(struct cp_roster *r)
 {

@@ -14,6 +14,7 @@
 
 struct cp_daemon;
 struct cp_roster;
+struct cp_privileges;
 
 /* Creates the provisioner of daemon D (borrowed; its base, store, xmpp and cfg must be set).
  * Nothing is sent before cp_roster_online. Returns NULL on ENOMEM. */
@@ -33,6 +34,11 @@ bool cp_roster_on_message(struct cp_roster *r, xmpp_stanza_t *message);
 /* USER_JID was enabled, disabled or changed settings: queues the provisioning of its contacts
  * (once per enable) or the removal of what was provisioned. */
 void cp_roster_user_changed(struct cp_roster *r, const char *user_jid);
+
+/* What the server hosting JID's domain granted on this connection (borrowed, valid until the
+ * next handshake), or NULL when it advertised nothing (yet). Other privileged features (the
+ * user's own presence, PEP) ask here, so one place hears the advertisement. */
+const struct cp_privileges *cp_roster_privileges(const struct cp_roster *r, const char *jid);
 
 /* gateway-status: the privileges in force and the queue, a few lines. Malloc'd, caller frees;
  * NULL on ENOMEM. */
