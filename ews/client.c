@@ -362,6 +362,7 @@ start_req(struct ews_client *c, struct ews_req *req)
     hr.weak_tls = c->extra[req->server]->weak_tls;
     if (c->dump != NULL)
         c->dump(c->dump_ud, "request", hr.url, req->body, req->body_len);
+    req->sent_us = ews_now_us();
     req->xfer = ews_http_start(c->http, &hr, NULL, on_req_done, req, why, sizeof(why));
     if (req->xfer == NULL) {
         ews_pool_done(&c->pool, (size_t)req->server);
@@ -448,6 +449,8 @@ on_req_done(void *ud, const struct ews_http_result *r)
     int rc;
 
     req->xfer = NULL;
+    op->wire_us += ews_now_us() - req->sent_us;
+    op->wired = true;
     ews_pool_done(&c->pool, idx);
     if (c->dump != NULL) {
         snprintf(status, sizeof(status), "HTTP %ld", r->status);
@@ -533,6 +536,12 @@ ews_op_free(struct ews_op *op)
     ews_op_free_results(op);
     free(op->mailbox);
     free(op);
+}
+
+double
+ews_op_seconds(const struct ews_op *op)
+{
+    return op->wired ? (double)op->wire_us / 1e6 : -1.0;
 }
 
 void

@@ -39,6 +39,7 @@ struct ews_req {
     size_t body_len;
     const char *action; /* SOAPAction operation name (static) */
     time_t start, end;  /* calendar piece */
+    uint64_t sent_us;   /* when its transfer was handed to libcurl (monotonic) */
     struct ews_xfer *xfer;
     LIST_ENTRY(ews_req) op_link;
     TAILQ_ENTRY(ews_req) wait_link; /* discovery wait list */
@@ -50,7 +51,9 @@ struct ews_op {
     enum ews_op_kind kind;
     char *mailbox;
     uint64_t submitted_ms;
-    void *cb; /* the kind's callback type */
+    uint64_t wire_us; /* time its finished transfers spent in libcurl, summed */
+    bool wired;       /* at least one transfer finished */
+    void *cb;         /* the kind's callback type */
     ews_frame_cb frame_cb;
     void *ud;
     LIST_HEAD(, ews_req) reqs;

@@ -98,6 +98,13 @@ void ews_client_destroy(struct ews_client *c);
  * Must not be called for an operation whose callback is running. */
 void ews_cancel(struct ews_op *op);
 
+/* Seconds OP's HTTP exchanges spent in libcurl: from each hand-off to libcurl to its answer,
+ * summed over the retries, authentication fallbacks and split pieces of the operation, so that
+ * the waits in the queue and in an ErrorServerBusy back-off are not in it (the pool state
+ * shows those). Negative when no exchange of OP finished (it failed before reaching
+ * Exchange). For the completion callback, where OP is still valid; not for streaming. */
+double ews_op_seconds(const struct ews_op *op);
+
 /* Every callback gets RC = 0 and a result, or a negative ews_rc (EWS_E_RESPONSE: Exchange
  * refused, EWS_E_TRANSPORT: no usable HTTP answer, EWS_E_MALFORMED/UNSAFE/TOO_LARGE: unusable
  * answer) with ERR filled; ERR is never NULL. Results are the library's: they are freed when

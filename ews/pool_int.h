@@ -111,7 +111,8 @@ void ews_pool_done(struct ews_pool *pool, size_t idx);
 /* Milliseconds until server IDX's back-off ends at NOW_MS, 0 when none runs. */
 uint64_t ews_pool_backoff_left(const struct ews_pool *pool, size_t idx, uint64_t now_ms);
 
-/* The monotonic clock in milliseconds. */
+/* The monotonic clock in milliseconds, and in microseconds (request timing). */
 uint64_t ews_now_ms(void);
+uint64_t ews_now_us(void);
 
 #endif

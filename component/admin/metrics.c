@@ -23,6 +23,8 @@ static void on_other(struct evhttp_request *req, void *ud);
 static bool get_only(struct evhttp_request *req);
 static void label(struct evbuffer *b, const char *s);
 static void head(struct evbuffer *b, const char *name, const char *type, const char *help);
+static void requests(struct evbuffer *b, const struct cp_source_stats *ss);
+static void latency(struct evbuffer *b, const struct cp_source_stats *ss);
 
 static time_t started;
 
@@ -113,6 +115,45 @@ counter(struct evbuffer *b, const char *name, const char *help, unsigned long v)
     evbuffer_add_printf(b, "%s %lu\n", name, v);
 }
 
+/* Completed requests of every operation and outcome, zeros included, so that a rate() or a
+ * ratio has its series from the first scrape. */
+static void
+requests(struct evbuffer *b, const struct cp_source_stats *ss)
+{
+    head(b, "calpresence_exchange_requests_total", "counter",
+         "Completed Exchange requests by operation and outcome (a batch counts once).");
+    for (int op = 0; op < CP_SOP_COUNT; op++)
+        for (int k = 0; k < CP_SOURCE_OUTCOMES; k++)
+            evbuffer_add_printf(b,
+                                "calpresence_exchange_requests_total{operation=\"%s\","
+                                "outcome=\"%s\"} %lu\n",
+                                cp_source_op_name(op), cp_source_outcome_name(k),
+                                ss->ops[op].outcomes[k]);
+}
+
+/* The latency histogram of every operation but the long-lived streams. */
+static void
+latency(struct evbuffer *b, const struct cp_source_stats *ss)
+{
+    static const char name[] = "calpresence_exchange_request_duration_seconds";
+    head(b, name, "histogram",
+         "Time Exchange took to answer a request (in libcurl, queue and back-off waits "
+         "excluded).");
+    for (int op = 0; op < CP_SOP_COUNT; op++) {
+        if (op == CP_SOP_STREAM_EVENTS)
+            continue;
+        const struct cp_source_op_stats *o = &ss->ops[op];
+        const char *opn = cp_source_op_name(op);
+        for (int i = 0; i < CP_SOURCE_BUCKETS; i++)
+            evbuffer_add_printf(b, "%s_bucket{operation=\"%s\",le=\"%g\"} %lu\n", name, opn,
+                                cp_source_latency_bounds[i], o->buckets[i]);
+        evbuffer_add_printf(b, "%s_bucket{operation=\"%s\",le=\"+Inf\"} %lu\n", name, opn,
+                            o->count);
+        evbuffer_add_printf(b, "%s_sum{operation=\"%s\"} %.17g\n", name, opn, o->sum);
+        evbuffer_add_printf(b, "%s_count{operation=\"%s\"} %lu\n", name, opn, o->count);
+    }
+}
+
 /* One gauge per Exchange server, labelled with its URL. */
 static void
 per_server(struct evbuffer *b, const char *name, const char *help,
@@ -168,7 +209,7 @@ on_metrics(struct evhttp_request *req, void *ud)
         return;
     }
     struct cp_engine_stats st;
-    struct cp_engine_source_stats ss;
+    struct cp_source_stats ss;
     struct cp_engine_server sv[MAX_SERVERS];
     struct cp_xmpp_stats xs;
     cp_engine_stats(d->engine, &st);
@@ -197,11 +238,14 @@ on_metrics(struct evhttp_request *req, void *ud)
                "EWS requests waiting for each Exchange server.", sv, n, sv_queued);
     per_server(b, "calpresence_exchange_server_backoff_seconds",
                "Time left in the ErrorServerBusy back-off Exchange asked for.", sv, n, sv_backoff);
-    counter(b, "calpresence_exchange_requests_total", "EWS operations started.", ss.requests);
-    counter(b, "calpresence_exchange_request_failures_total", "EWS operations that ended in error.",
-            ss.failures);
+    requests(b, &ss);
+    latency(b, &ss);
+    gauge(b, "calpresence_exchange_streams_open",
+          "Long-lived notification connections open (EWS streaming mode).",
+          (double)ss.streams_open);
     counter(b, "calpresence_exchange_events_total",
-            "Notification events received from Exchange (push, streaming or pull).", ss.events);
+            "Notification events received from Exchange (push, streaming or pull).",
+            ss.notifications);
     counter(b, "calpresence_exchange_notifications_refused_total",
             "Notification bodies refused (malformed, hostile or too large).", ss.refused);
     counter(b, "calpresence_exchange_subscribes_total", "Exchange subscriptions made.",
@@ -239,7 +283,7 @@ static void
 on_healthz(struct evhttp_request *req, void *ud)
 {
     struct cp_admin *a = ud;
-    struct cp_engine_source_stats ss;
+    struct cp_source_stats ss;
     struct cp_engine_server sv[MAX_SERVERS];
     if (!get_only(req)) {
         evhttp_send_error(req, 405, NULL);

@@ -458,17 +458,20 @@ log_summary(struct cp_engine *e)
 {
     count_users(e);
     struct cp_source_stats ss = {0};
+    unsigned long requests, failures;
     if (e->src)
         e->src->ops->stats(e->src, &ss);
+    cp_source_totals(&ss, &requests, &failures);
     cp_log_info("engine",
                 "users %zu enabled, %zu published, %zu pending, %zu failing; last minute: "
                 "%lu requests (%lu failed), %lu notifications, %lu transitions; send queue %zu, "
                 "outbox %zu",
                 e->st.users, e->st.published, e->st.pending, e->st.failing,
-                ss.requests - e->last_src.requests, ss.failures - e->last_src.failures,
+                requests - e->last_requests, failures - e->last_failures,
                 e->st.notifications - e->last_notifications,
                 e->st.transitions - e->last_transitions, e->hooks.send_queue(e->hooks_ud), e->ob_n);
-    e->last_src = ss;
+    e->last_requests = requests;
+    e->last_failures = failures;
     e->last_notifications = e->st.notifications;
     e->last_transitions = e->st.transitions;
     if (!e->src)
@@ -784,15 +787,13 @@ cp_engine_servers_report(struct cp_engine *e)
 }
 
 size_t
-cp_engine_source(struct cp_engine *e, struct cp_engine_source_stats *out,
-                 struct cp_engine_server *servers, size_t max)
+cp_engine_source(struct cp_engine *e, struct cp_source_stats *out, struct cp_engine_server *servers,
+                 size_t max)
 {
-    struct cp_source_stats ss = {0};
     memset(out, 0, sizeof(*out));
     if (!e->src)
         return 0;
-    e->src->ops->stats(e->src, &ss);
-    *out = (struct cp_engine_source_stats){ss.requests, ss.failures, ss.notifications, ss.refused};
+    e->src->ops->stats(e->src, out);
     struct cp_source_server sv[16];
     size_t n = e->src->ops->servers(e->src, sv, 16);
     for (size_t i = 0; i < n && i < 16 && i < max; i++)

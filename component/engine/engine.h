@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "config/config.h"
+#include "source_stats.h"
 #include "store/store.h"
 
 struct event_base;
@@ -102,13 +103,9 @@ void cp_engine_stats(const struct cp_engine *e, struct cp_engine_stats *out);
  * caller frees; NULL on ENOMEM. */
 char *cp_engine_servers_report(struct cp_engine *e);
 
-/* The calendar source's traffic since start and its servers, for /metrics and /healthz. */
-struct cp_engine_source_stats {
-    unsigned long requests; /* Exchange operations started */
-    unsigned long failures; /* of which ended in error */
-    unsigned long events;   /* notification events received */
-    unsigned long refused;  /* notification bodies refused */
-};
+/* The calendar source's traffic since start and its servers, for /metrics and /healthz. The
+ * traffic's shape (source_stats.h, part of this header's face) is backend-neutral: its
+ * operations and outcomes are the labels of /metrics. */
 struct cp_engine_server {
     const char *url; /* borrowed until the next loop turn */
     bool healthy;
@@ -119,7 +116,7 @@ struct cp_engine_server {
 };
 /* Fills *OUT (zeros without a source); fills at most MAX servers and returns how many there
  * are (0 without a source). */
-size_t cp_engine_source(struct cp_engine *e, struct cp_engine_source_stats *out,
+size_t cp_engine_source(struct cp_engine *e, struct cp_source_stats *out,
                         struct cp_engine_server *servers, size_t max);
 
 #endif

@@ -103,7 +103,7 @@ struct cp_engine {
     struct cp_euser **dirty; /* users whose subscription row must be written */
     size_t n_dirty, cap_dirty;
     struct cp_engine_stats st;
-    struct cp_source_stats last_src; /* at the previous summary line */
+    unsigned long last_requests, last_failures; /* at the previous summary line */
     unsigned long last_transitions, last_notifications;
 };
 

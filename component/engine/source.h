@@ -16,6 +16,7 @@
 #include <stddef.h>
 #include <time.h>
 
+#include "source_stats.h"
 #include "timeline.h"
 
 struct event_base;
@@ -77,14 +78,6 @@ struct cp_source_server {
     long backoff_left_ms;
 };
 
-/* Counters of the source's own traffic, for the summary line. */
-struct cp_source_stats {
-    unsigned long requests;      /* operations started */
-    unsigned long failures;      /* operations that ended in error */
-    unsigned long notifications; /* events received (push, streaming, pull) */
-    unsigned long refused;       /* notification bodies refused (malformed, hostile, too big) */
-};
-
 struct cp_source_ops {
     const char *name; /* "ews" */
     size_t max_batch; /* mailboxes per read_many call */
@@ -113,6 +106,8 @@ struct cp_source_ops {
     void (*forget)(struct cp_source *s, const char *mailbox);
     /* Fills at most MAX servers; returns how many there are. */
     size_t (*servers)(struct cp_source *s, struct cp_source_server *out, size_t max);
+    /* Its traffic (source_stats.h): every request counted once when it completes, under the
+     * interface operation it serves, with the recovery class of its failure. */
     void (*stats)(struct cp_source *s, struct cp_source_stats *out);
     /* One line for the start-up log: servers, mode, listener. Borrowed. */
     const char *(*describe)(struct cp_source *s);

@@ -13,8 +13,10 @@
 struct op_ctx {
     struct op_ctx *prev, *next;
     struct ews_source *s;
-    void *user;   /* single-mailbox operations */
-    void **users; /* read_many: owned copy of the handles */
+    struct ews_op *op;         /* the library's handle, valid until its callback returns */
+    enum cp_source_op counted; /* the interface operation it is counted under */
+    void *user;                /* single-mailbox operations */
+    void **users;              /* read_many: owned copy of the handles */
     size_t n;
     const char *kind; /* subscribe: "push", "streaming", "pull" */
     char *mailbox;    /* subscribe: owned, for the stream or poll it starts */
@@ -87,11 +89,12 @@ cp_ews_source_error(const struct ews_error *err, int rc, struct cp_source_error 
 }
 
 static struct op_ctx *
-op_new(struct ews_source *s, void *user)
+op_new(struct ews_source *s, void *user, enum cp_source_op counted)
 {
     struct op_ctx *o = calloc(1, sizeof(*o));
     if (o) {
         o->s = s;
+        o->counted = counted;
         o->user = user;
         o->next = s->ops_in_flight;
         if (o->next)
@@ -115,11 +118,24 @@ op_free(struct op_ctx *o)
     free(o);
 }
 
-static void
-count_failure(struct ews_source *s, int rc)
+void
+cp_ews_count(struct ews_source *s, enum cp_source_op op, int rc, const struct ews_error *err,
+             const struct ews_op *handle)
 {
-    if (rc != 0)
-        s->stats.failures++;
+    int outcome = 0;
+    if (rc != 0) {
+        struct cp_source_error e;
+        cp_ews_source_error(err, rc, &e);
+        outcome = (int)e.kind;
+    }
+    cp_source_count(&s->stats, op, outcome, handle ? ews_op_seconds(handle) : -1.0);
+}
+
+/* O's request completed with RC/ERR. */
+static void
+op_count(struct op_ctx *o, int rc, const struct ews_error *err)
+{
+    cp_ews_count(o->s, o->counted, rc, err, o->op);
 }
 
 /* ---- notifications ---- */
@@ -167,7 +183,7 @@ on_subscribed(void *ud, int rc, struct ews_subscribe_result *res, const struct e
 {
     struct op_ctx *o = ud;
     struct ews_source *s = o->s;
-    count_failure(s, rc);
+    op_count(o, rc, err);
     if (rc != 0) {
         struct cp_source_error e;
         cp_ews_source_error(err, rc, &e);
@@ -192,7 +208,7 @@ static int
 src_subscribe(struct cp_source *src, void *user, const char *mailbox)
 {
     struct ews_source *s = ews_of(src);
-    struct op_ctx *o = op_new(s, user);
+    struct op_ctx *o = op_new(s, user, CP_SOP_SUBSCRIBE);
     if (!o || !(o->mailbox = strdup(mailbox))) {
         if (o)
             op_free(o);
@@ -210,12 +226,11 @@ src_subscribe(struct cp_source *src, void *user, const char *mailbox)
         p.timeout = s->status_frequency; /* minutes without GetEvents before Exchange drops it */
     }
     o->kind = mode_name(s->mode);
-    int rc = ews_subscribe(s->client, mailbox, &p, on_subscribed, o, NULL);
+    int rc = ews_subscribe(s->client, mailbox, &p, on_subscribed, o, &o->op);
     if (rc != 0) {
         op_free(o);
         return rc == EWS_E_QUEUE_FULL ? CP_EFULL : CP_EINVAL;
     }
-    s->stats.requests++;
     return 0;
 }
 
@@ -240,7 +255,7 @@ static void
 on_unsubscribed(void *ud, int rc, const struct ews_error *err)
 {
     struct op_ctx *o = ud;
-    count_failure(o->s, rc);
+    op_count(o, rc, err);
     if (rc != 0)
         cp_log_debug("engine", "%s: Unsubscribe failed (%s); Exchange lets it expire", o->mailbox,
                      err && err->code[0] ? err->code : "no answer");
@@ -259,7 +274,7 @@ src_unsubscribe(struct cp_source *src, const char *mailbox, const struct cp_sour
      * their next notification, because the id no longer maps to a user. */
     if (strcmp(sub->kind, "push") == 0)
         return;
-    struct op_ctx *o = op_new(s, NULL);
+    struct op_ctx *o = op_new(s, NULL, CP_SOP_UNSUBSCRIBE);
     if (!o || !(o->mailbox = strdup(mailbox))) {
         if (o)
             op_free(o);
@@ -267,10 +282,8 @@ src_unsubscribe(struct cp_source *src, const char *mailbox, const struct cp_sour
     }
     if (sub->server && sub->server[0])
         ews_client_pin(s->client, mailbox, sub->server);
-    if (ews_unsubscribe(s->client, mailbox, sub->id, on_unsubscribed, o, NULL) != 0)
+    if (ews_unsubscribe(s->client, mailbox, sub->id, on_unsubscribed, o, &o->op) != 0)
         op_free(o);
-    else
-        s->stats.requests++;
 }
 
 /* ---- reads ---- */
@@ -303,7 +316,9 @@ on_availability(void *ud, int rc, struct ews_availability *res, const struct ews
     struct op_ctx *o = ud;
     struct ews_source *s = o->s;
     struct cp_source_error e;
-    count_failure(s, rc);
+    /* One request however many mailboxes it asked for: a mailbox's own error in a good
+     * answer is the mailbox's, not the request's. */
+    op_count(o, rc, err);
     for (size_t i = 0; i < o->n; i++) {
         if (rc != 0 || !res || i >= res->n_mailboxes) {
             cp_ews_source_error(err, rc, &e);
@@ -339,7 +354,7 @@ src_read_many(struct cp_source *src, void *const *users, const char *const *mail
               time_t start, time_t end)
 {
     struct ews_source *s = ews_of(src);
-    struct op_ctx *o = op_new(s, NULL);
+    struct op_ctx *o = op_new(s, NULL, CP_SOP_READ_FREEBUSY);
     if (!o || !(o->users = malloc(n * sizeof(*o->users)))) {
         if (o)
             op_free(o);
@@ -347,12 +362,11 @@ src_read_many(struct cp_source *src, void *const *users, const char *const *mail
     }
     memcpy(o->users, users, n * sizeof(*users));
     o->n = n;
-    int rc = ews_availability(s->client, mailboxes, n, start, end, on_availability, o, NULL);
+    int rc = ews_availability(s->client, mailboxes, n, start, end, on_availability, o, &o->op);
     if (rc != 0) {
         op_free(o);
         return rc == EWS_E_QUEUE_FULL ? CP_EFULL : CP_EINVAL;
     }
-    s->stats.requests++;
     return 0;
 }
 
@@ -362,7 +376,7 @@ on_calendar(void *ud, int rc, struct ews_calendar_view *res, const struct ews_er
     struct op_ctx *o = ud;
     struct ews_source *s = o->s;
     struct cp_source_error e;
-    count_failure(s, rc);
+    op_count(o, rc, err);
     if (rc != 0 || !res) {
         cp_ews_source_error(err, rc, &e);
         s->ev->window(s->ev_ud, o->user, NULL, 0, true, &e);
@@ -400,15 +414,14 @@ static int
 src_read_detailed(struct cp_source *src, void *user, const char *mailbox, time_t start, time_t end)
 {
     struct ews_source *s = ews_of(src);
-    struct op_ctx *o = op_new(s, user);
+    struct op_ctx *o = op_new(s, user, CP_SOP_READ_CALENDAR);
     if (!o)
         return CP_ENOMEM;
-    int rc = ews_calendar_view(s->client, mailbox, start, end, 0, on_calendar, o, NULL);
+    int rc = ews_calendar_view(s->client, mailbox, start, end, 0, on_calendar, o, &o->op);
     if (rc != 0) {
         op_free(o);
         return rc == EWS_E_QUEUE_FULL ? CP_EFULL : CP_EINVAL;
     }
-    s->stats.requests++;
     return 0;
 }
 
@@ -452,6 +465,7 @@ src_stats(struct cp_source *src, struct cp_source_stats *out)
 {
     struct ews_source *s = ews_of(src);
     *out = s->stats;
+    out->streams_open = cp_ews_streams_open(s);
     if (s->listener) {
         const struct cp_listener_stats *ls = cp_listener_stats(s->listener);
         out->refused = ls->refused_malformed + ls->refused_too_large;

@@ -38,10 +38,17 @@ struct ews_source {
 /* Fills OUT from an EWS error (the engine's recovery classes). */
 void cp_ews_source_error(const struct ews_error *err, int rc, struct cp_source_error *out);
 
+/* Counts a completed request of interface operation OP that ended with RC/ERR; HANDLE (may be
+ * NULL: no latency) is the library's operation, still valid in its callback. */
+void cp_ews_count(struct ews_source *s, enum cp_source_op op, int rc, const struct ews_error *err,
+                  const struct ews_op *handle);
+
 /* Streaming (source_ews_watch.c): adds SUB to a stream of its server, or drops it. */
 int cp_ews_stream_add(struct ews_source *s, void *user, const char *mailbox, const char *id);
 void cp_ews_stream_remove(struct ews_source *s, const char *id);
 void cp_ews_streams_free(struct ews_source *s);
+/* GetStreamingEvents connections open now. */
+size_t cp_ews_streams_open(const struct ews_source *s);
 
 /* Pull (source_ews_watch.c): polls SUB from its cursor, or stops polling it. */
 int cp_ews_pull_add(struct ews_source *s, void *user, const char *mailbox, const char *id,

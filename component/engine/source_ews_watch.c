@@ -109,11 +109,12 @@ on_stream_done(void *ud, int rc, const struct ews_error *err)
 {
     struct ews_stream_group *g = ud;
     g->op = NULL;
+    /* Counted when it ends, without a latency: it is meant to stay open. */
+    cp_ews_count(g->s, CP_SOP_STREAM_EVENTS, rc, err, NULL);
     if (rc == 0) { /* ConnectionStatus Closed: Exchange wants a new request */
         stream_open(g);
         return;
     }
-    g->s->stats.failures++;
     struct cp_source_error e;
     cp_ews_source_error(err, rc, &e);
     if (e.kind == CP_SRC_RETRY_LATER) {
@@ -143,9 +144,7 @@ stream_open(struct ews_stream_group *g)
     if (rc != 0) {
         g->op = NULL;
         schedule_restart(g, 1000);
-        return;
     }
-    g->s->stats.requests++;
 }
 
 static void
@@ -158,8 +157,11 @@ on_restart(evutil_socket_t fd, short what, void *ud)
      * current members first, then drop the old. */
     struct ews_op *old = g->op;
     g->op = NULL;
-    if (old)
+    if (old) {
         ews_cancel(old);
+        /* A connection replaced by one naming the current members ended well. */
+        cp_ews_count(g->s, CP_SOP_STREAM_EVENTS, 0, NULL, NULL);
+    }
     stream_open(g);
 }
 
@@ -229,6 +231,15 @@ cp_ews_stream_remove(struct ews_source *s, const char *id)
     }
 }
 
+size_t
+cp_ews_streams_open(const struct ews_source *s)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < s->n_groups; i++)
+        n += s->groups[i]->op != NULL;
+    return n;
+}
+
 void
 cp_ews_streams_free(struct ews_source *s)
 {
@@ -269,9 +280,9 @@ on_events(void *ud, int rc, struct ews_notification_list *res, const struct ews_
 {
     struct ews_pull_sub *p = ud;
     struct ews_source *s = p->s;
+    cp_ews_count(s, CP_SOP_POLL_EVENTS, rc, err, p->op);
     p->op = NULL;
     if (rc != 0) {
-        s->stats.failures++;
         struct cp_source_error e;
         cp_ews_source_error(err, rc, &e);
         if (e.kind == CP_SRC_SUBSCRIPTION_GONE || e.kind == CP_SRC_SERVER_DOWN ||
@@ -319,9 +330,7 @@ pull_poll(struct ews_pull_sub *p)
     if (ews_get_events(p->s->client, p->mailbox, p->id, p->watermark, on_events, p, &p->op) != 0) {
         p->op = NULL;
         pull_schedule(p, pull_interval_ms(p->s));
-        return;
     }
-    p->s->stats.requests++;
 }
 
 static void
