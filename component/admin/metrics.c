@@ -149,7 +149,7 @@ latency(struct evbuffer *b, const struct cp_source_stats *ss)
                                 cp_source_latency_bounds[i], o->buckets[i]);
         evbuffer_add_printf(b, "%s_bucket{operation=\"%s\",le=\"+Inf\"} %lu\n", name, opn,
                             o->count);
-        evbuffer_add_printf(b, "%s_sum{operation=\"%s\"} %.17g\n", name, opn, o->sum);
+        evbuffer_add_printf(b, "%s_sum{operation=\"%s\"} %.9g\n", name, opn, o->sum);
         evbuffer_add_printf(b, "%s_count{operation=\"%s\"} %lu\n", name, opn, o->count);
     }
 }

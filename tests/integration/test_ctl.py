@@ -1,5 +1,6 @@
 """Issue 10, items 2 and 3: calpresence-ctl against a running daemon over its control socket,
-and the /metrics and /healthz endpoint. A private Prosody; the daemon runs without Exchange
+and the /metrics and /healthz endpoint (checked by promtool; the Exchange request counters and
+latency histogram against ews-sim). A private Prosody; the daemon runs without Exchange
 (every calendar JID unavailable) except where a test says otherwise. Run with /usr/bin/python3.
 """
 
@@ -19,6 +20,36 @@ sys.path.insert(0, os.path.dirname(__file__))
 import harness as h  # noqa: E402
 
 CTL = os.path.join(h.BUILD_ROOT, "component", "tools", "calpresence-ctl")
+
+
+SAMPLE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$')
+LABEL = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
+
+
+def samples(body):
+    """[(name, {label: value}, float)] of a Prometheus text exposition."""
+    out = []
+    for line in body.splitlines():
+        if not line or line.startswith("#"):
+            continue
+        m = SAMPLE.match(line)
+        assert m, f"not a sample line: {line!r}"
+        out.append((m.group(1), dict(LABEL.findall(m.group(2) or "")), float(m.group(3))))
+    return out
+
+
+def pick(series, name, **labels):
+    return [v for n, lab, v in series
+            if n == name and all(lab.get(k) == w for k, w in labels.items())]
+
+
+def promtool_check(test, body):
+    promtool = shutil.which("promtool")
+    if not promtool:
+        print("promtool not installed: scripts/install-deps.sh adds it", file=sys.stderr)
+        return
+    p = subprocess.run([promtool, "check", "metrics"], input=body, capture_output=True, text=True)
+    test.assertEqual(p.returncode, 0, p.stdout + p.stderr)
 
 
 class Daemon(h.Component):
@@ -188,13 +219,15 @@ class CtlTest(unittest.TestCase):
         self.assertEqual(code, 200)
         self.assertIn('calpresence_build_info{version="', body)
         self.assertIn("calpresence_xmpp_connected 1", body)
-        promtool = shutil.which("promtool")
-        if promtool:
-            p = subprocess.run([promtool, "check", "metrics"], input=body, capture_output=True,
-                               text=True)
-            self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
-        else:
-            print("promtool not installed: scripts/install-deps.sh adds it", file=sys.stderr)
+        promtool_check(self, body)
+        # docs/operations.md lists every metric.
+        with open(os.path.join(os.path.dirname(__file__), "..", "..", "docs",
+                               "operations.md")) as f:
+            doc = f.read()
+        families = re.findall(r"^# TYPE (\w+) ", body, re.M)
+        self.assertGreater(len(families), 20)
+        self.assertEqual([n for n in families if f"| `{n}` |" not in doc], [],
+                         "metrics missing from docs/operations.md")
         code, body = self.http("/healthz")
         self.assertEqual(code, 200, body)
         self.assertEqual(self.http("/nope")[0], 404)
@@ -206,6 +239,105 @@ class CtlTest(unittest.TestCase):
         code, body = self.http("/healthz")
         self.assertEqual(code, 503)
         self.assertIn("XMPP component stream is down", body)
+
+
+class ExchangeMetricsTest(unittest.TestCase):
+    """Requests by operation and outcome and the latency histogram, on a daemon talking to
+    ews-sim in streaming mode (so the long-lived streams are seen too). dave's mailbox does not
+    exist: his Subscribe fails with the mailbox outcome, and is retried."""
+
+    REQUESTS = "calpresence_exchange_requests_total"
+    LATENCY = "calpresence_exchange_request_duration_seconds"
+    USERS = ["alice", "bob", "carol"]
+
+    def test_requests_and_latency(self):
+        import engine_env as env  # ews-sim and its CA: only this test needs them
+        ws = h.Workspace("ctl-metrics")
+        sim = env.start_sim([(f"{u}@example.com", "cas1") for u in self.USERS])
+        prosody = h.Prosody(ws.dir)
+        prosody.start()
+        port = h.free_port()
+        comp = env.write_component(ws.dir, prosody, sim, [sim.url("cas1")], mode="streaming")
+        with open(comp.conf, "a") as f:
+            f.write(f"\n[admin]\nlisten = 127.0.0.1:{port}\n")
+        try:
+            comp.start()
+            path = os.path.join(ws.dir, "users.csv")
+            with open(path, "w") as f:
+                f.write("".join(f"{u}@localhost,{u}@example.com\n"
+                                for u in self.USERS + ["dave"]))
+            subprocess.run([CTL, "-c", comp.conf, "users", "enable", path], check=True,
+                           capture_output=True, timeout=h.TIMEOUT)
+
+            def scrape():
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics",
+                                            timeout=h.TIMEOUT) as r:
+                    body = r.read().decode()
+                return body, samples(body)
+
+            def ok(series, op):
+                return sum(pick(series, self.REQUESTS, operation=op, outcome="ok"))
+
+            deadline = time.monotonic() + h.TIMEOUT * 3
+            while time.monotonic() < deadline:
+                body, series = scrape()
+                if ok(series, "subscribe") >= len(self.USERS) and \
+                        ok(series, "read_freebusy") >= 1 and \
+                        pick(series, self.REQUESTS, operation="subscribe", outcome="mailbox") \
+                        >= [1.0] and \
+                        pick(series, "calpresence_exchange_streams_open") == [1.0]:
+                    break
+                time.sleep(0.3)
+            else:
+                self.fail("subscriptions, reads and the stream never showed:\n" + body)
+            # Disabling a user ends its subscription (Unsubscribe) and replaces the stream.
+            with open(path, "w") as f:
+                f.write("carol@localhost\n")
+            subprocess.run([CTL, "-c", comp.conf, "users", "disable", path], check=True,
+                           capture_output=True, timeout=h.TIMEOUT)
+            while time.monotonic() < deadline:
+                body, series = scrape()
+                if ok(series, "unsubscribe") >= 1 and ok(series, "stream_events") >= 1:
+                    break
+                time.sleep(0.3)
+            else:
+                self.fail("no Unsubscribe or replaced stream counted:\n" + body)
+            seen = sim.counters()
+        finally:
+            comp.stop()
+            prosody.stop()
+            sim.stop()
+            ws.cleanup()
+        promtool_check(self, body)
+        self.assertNotIn("calpresence_exchange_request_failures_total", body)
+        self.assertEqual(sum(pick(series, self.REQUESTS, outcome="ok", operation="subscribe")),
+                         len(self.USERS))
+        # Once per request Exchange saw (dave's retry may be on its way: at most one more).
+        for op, name in (("read_freebusy", "GetUserAvailabilityRequest"),
+                         ("unsubscribe", "Unsubscribe"), ("subscribe", "Subscribe")):
+            daemon = sum(pick(series, self.REQUESTS, operation=op))
+            sim_seen = int(seen[f"op {name}"])
+            self.assertTrue(daemon <= sim_seen <= daemon + (op == "subscribe"),
+                            f"{op}: counted {daemon}, ews-sim saw {sim_seen}")
+        ops = {lab["operation"] for n, lab, v in series if n == self.REQUESTS}
+        self.assertEqual(ops, {"subscribe", "unsubscribe", "read_freebusy", "read_calendar",
+                               "poll_events", "stream_events"})
+        self.assertEqual(pick(series, self.LATENCY + "_count", operation="stream_events"), [],
+                         "streams are long-lived: no latency")
+        for op in ops - {"stream_events"}:
+            requests = sum(pick(series, self.REQUESTS, operation=op))
+            count = pick(series, self.LATENCY + "_count", operation=op)
+            self.assertEqual(count, [requests], f"{op}: one latency per completed request")
+            buckets = [(lab["le"], v) for n, lab, v in series
+                       if n == self.LATENCY + "_bucket" and lab["operation"] == op]
+            self.assertEqual(buckets[-1], ("+Inf", requests), op)
+            bounds = [float(le) for le, _ in buckets]
+            self.assertEqual(bounds, sorted(bounds), op)
+            values = [v for _, v in buckets]
+            self.assertEqual(values, sorted(values), f"{op}: buckets not cumulative")
+            total = pick(series, self.LATENCY + "_sum", operation=op)[0]
+            # ews-sim on loopback answers within a few seconds, but never in no time at all.
+            self.assertTrue(requests == 0 or 0 < total < 10 * requests, f"{op}: sum {total}")
 
 
 class ExchangeDownTest(unittest.TestCase):
