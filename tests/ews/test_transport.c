@@ -1,7 +1,7 @@
 /* Transport tests against a local HTTPS server with a per-run CA (ews_test_server.py):
  * authentication (Basic, NTLMv2, bearer), 401 loop protection, TLS verification, https only,
  * headers, timeout, queue full, concurrency cap, ErrorServerBusy / 503 back-off, server down
- * and reassignment, calendar splitting, streaming, autodiscover. */
+ * and reassignment, calendar splitting, streaming, autodiscover, request timing. */
 #include <criterion/criterion.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -26,7 +26,9 @@ struct res {
     int frames;
     int closed_frames;
     int event_frames;
-    bool complete; /* calendar view: includes_last_item_in_range */
+    bool complete;     /* calendar view: includes_last_item_in_range */
+    struct ews_op *op; /* when asked for: its ews_op_seconds is read in the callback */
+    double seconds;
 };
 
 static struct event_base *base;
@@ -75,6 +77,8 @@ on_folder(void *ud, int rc, struct ews_folder_result *f, const struct ews_error 
     r->rc = rc;
     r->err = *err;
     r->t_done = now_ms();
+    if (r->op)
+        r->seconds = ews_op_seconds(r->op);
     if (rc == 0)
         snprintf(r->text, sizeof(r->text), "%s", f->folder_id);
     r->done++;
@@ -478,6 +482,57 @@ Test(transport, concurrency_cap)
     cr_expect_eq(tsrv_stat("conc", "count"), 6);
     cr_expect_leq(tsrv_stat("conc", "max_concurrent"), 2, "never more than concurrency");
     cr_expect_geq(tsrv_stat("conc", "max_concurrent"), 1);
+    ews_client_destroy(c);
+}
+
+/* ews_op_seconds counts the time in libcurl: a request that waited 0.4 s in the queue behind
+ * another and then took 0.4 s at the server reports about 0.4 s, not 0.8. */
+Test(transport, op_seconds_leave_out_the_queue)
+{
+    struct ews_config cfg = {0};
+    static const char *urls[1];
+    char url[256];
+    struct ews_client *c;
+    struct res first = {0}, second = {0};
+    long long t0;
+
+    urls[0] = tsrv_url(url, sizeof(url), "conc");
+    test_config(&cfg, urls, 1, EWS_AUTH_BASIC);
+    cfg.concurrency = 1;
+    cr_assert_eq(ews_client_new(base, &cfg, &c), 0);
+    t0 = now_ms();
+    cr_assert_eq(ews_get_folder(c, "bob@example.test", on_folder, &first, &first.op), 0);
+    cr_assert_eq(ews_get_folder(c, "bob@example.test", on_folder, &second, &second.op), 0);
+    cr_assert(run_until(base, &second.done, 1, 30));
+    cr_assert_eq(second.rc, 0);
+    cr_expect_geq(second.seconds, 0.39, "the server's 0.4 s are in: %f", second.seconds);
+    /* Its wait behind the first (at least that one's 0.4 s) is not. */
+    cr_expect_leq(second.seconds * 1000, (double)(second.t_done - t0) - 390, "%.3f s of %lld ms",
+                  second.seconds, second.t_done - t0);
+    ews_client_destroy(c);
+}
+
+/* Nor is an ErrorServerBusy back-off: the two exchanges are summed, the 0.7 s between not. */
+Test(transport, op_seconds_leave_out_the_backoff)
+{
+    struct ews_config cfg = {0};
+    static const char *urls[1];
+    char url[256];
+    struct ews_client *c;
+    struct res r = {0};
+    long long t0;
+
+    urls[0] = tsrv_url(url, sizeof(url), "busy700");
+    test_config(&cfg, urls, 1, EWS_AUTH_BASIC);
+    cr_assert_eq(ews_client_new(base, &cfg, &c), 0);
+    t0 = now_ms();
+    cr_assert_eq(ews_get_folder(c, "bob@example.test", on_folder, &r, &r.op), 0);
+    cr_assert(run_until(base, &r.done, 1, 30));
+    cr_assert_eq(r.rc, 0);
+    cr_expect_eq(tsrv_stat("busy700", "count"), 2);
+    cr_expect_gt(r.seconds, 0);
+    cr_expect_leq(r.seconds * 1000, (double)(r.t_done - t0) - 690, "%.3f s of %lld ms", r.seconds,
+                  r.t_done - t0);
     ews_client_destroy(c);
 }
 
