@@ -268,11 +268,6 @@ static int
 ews_run_sync(const struct cp_config *cfg, const char *url, enum ews_impersonation_kind imp,
              ews_start_fn start, const char *arg, struct ews_wait *w)
 {
-    static const enum ews_auth_kind auths[] = {
-        [CP_AUTH_ANY] = EWS_AUTH_ANY,       [CP_AUTH_BASIC] = EWS_AUTH_BASIC,
-        [CP_AUTH_NTLM] = EWS_AUTH_NTLM,     [CP_AUTH_NEGOTIATE] = EWS_AUTH_NEGOTIATE,
-        [CP_AUTH_BEARER] = EWS_AUTH_BEARER,
-    };
     struct ews_config ec;
     struct ews_client *client = NULL;
     struct timeval tv = {.tv_sec = 4L * cfg->timeout + 5};
@@ -280,22 +275,15 @@ ews_run_sync(const struct cp_config *cfg, const char *url, enum ews_impersonatio
     int rc;
 
     memset(w, 0, sizeof(*w));
-    memset(&ec, 0, sizeof(ec));
+    char why[160];
+    /* An unknown server_version is --check's to report in its own step, not a reason not to
+     * probe: the probes then speak Exchange 2010 SP2, which every version answers. */
+    if (cp_ews_config_fill(cfg, &ec, why, sizeof(why)) != 0)
+        ec.server_version = EWS_V2010_SP2;
+    /* This one server, so that the answer is its own and not the pool's. */
     ec.urls = &url;
     ec.n_urls = 1;
-    ec.username = cfg->username;
-    ec.password = cfg->password;
-    ec.token_file = cfg->token_file;
-    ec.auth = auths[cfg->auth];
     ec.impersonation = imp;
-    if (cfg->server_version == NULL ||
-        ews_server_version_parse(cfg->server_version, &ec.server_version) != 0)
-        ec.server_version = EWS_V2010_SP2;
-    ec.trust_dir = cfg->trust_dir;
-    ec.ca_file = cfg->ca_file;
-    /* As the daemon does: with weak_certificates = warn a server the certificate step passed
-     * with a warning is reached at security level 0 (logged by ews/), not reported down. */
-    ec.allow_weak_tls = cfg->weak_certificates == CP_WEAK_WARN;
     ec.timeout = cfg->timeout > 0 ? cfg->timeout : 30;
     ec.queue = 4;
     ec.concurrency = 1;

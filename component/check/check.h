@@ -19,6 +19,15 @@
 #include "config/config.h"
 #include "gateway.h"
 
+struct ews_config;
+
+/* Fills EC from CFG's [exchange] section (every URL, the account, TLS, limits); the strings
+ * stay CFG's. The caller adds its log hook and may narrow what it needs (one URL, a smaller
+ * queue). Returns 0, or CP_EINVAL with WHY when server_version is unknown (EC is then filled
+ * except for the version). */
+int cp_ews_config_fill(const struct cp_config *cfg, struct ews_config *ec, char *why,
+                       size_t whylen);
+
 /* Runs the troubleshooter for CFG (borrowed) and MAILBOX (may be NULL: the impersonation
  * step is then skipped) and writes the report to OUT, readable by a person or, with JSON, one
  * JSON object. Returns 0 when every step of every server passed, 1 otherwise, negative on

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check/check.h"
 #include "config/config.h"
 #include "source_ews_int.h"
 
@@ -533,37 +534,9 @@ url_path(const char *url)
 static int
 make_client(struct ews_source *s, const struct cp_config *cfg, char *why, size_t whylen)
 {
-    static const enum ews_auth_kind auths[] = {
-        [CP_AUTH_ANY] = EWS_AUTH_ANY,       [CP_AUTH_BASIC] = EWS_AUTH_BASIC,
-        [CP_AUTH_NTLM] = EWS_AUTH_NTLM,     [CP_AUTH_NEGOTIATE] = EWS_AUTH_NEGOTIATE,
-        [CP_AUTH_BEARER] = EWS_AUTH_BEARER,
-    };
-    static const enum ews_impersonation_kind imps[] = {
-        [CP_IMP_SMTP] = EWS_IMP_SMTP,
-        [CP_IMP_UPN] = EWS_IMP_UPN,
-        [CP_IMP_SID] = EWS_IMP_SID,
-        [CP_IMP_NONE] = EWS_IMP_NONE,
-    };
-    struct ews_config ec = {0};
-    ec.urls = (const char *const *)cfg->ews_urls.items;
-    ec.n_urls = cfg->ews_urls.n;
-    ec.username = cfg->username;
-    ec.password = cfg->password;
-    ec.token_file = cfg->token_file;
-    ec.auth = auths[cfg->auth];
-    ec.impersonation = imps[cfg->impersonation];
-    if (!cfg->server_version ||
-        ews_server_version_parse(cfg->server_version, &ec.server_version) != 0) {
-        snprintf(why, whylen, "unknown server_version %s",
-                 cfg->server_version ? cfg->server_version : "(none)");
+    struct ews_config ec;
+    if (cp_ews_config_fill(cfg, &ec, why, whylen) != 0)
         return CP_EINVAL;
-    }
-    ec.trust_dir = cfg->trust_dir;
-    ec.ca_file = cfg->ca_file;
-    ec.timeout = cfg->timeout;
-    ec.queue = (size_t)cfg->queue;
-    ec.concurrency = (unsigned)cfg->concurrency;
-    ec.allow_weak_tls = cfg->weak_certificates == CP_WEAK_WARN;
     ec.log = on_ews_log;
     if (ews_client_new(s->evbase, &ec, &s->client) != 0) {
         snprintf(why, whylen, "cannot create the EWS client (see the log above)");
