@@ -343,7 +343,7 @@ const struct cp_config_key cp_config_keys[] = {
      .live = true,
      .offset = OFF(only_while_online),
      .meaning = "default of the user setting: calendar presence only while the user is online "
-                "(needs the XEP-0356 presence permission): false or true"},
+                "(needs the XEP-0356 presence permission)"},
     {.section = "privilege",
      .name = "respect_own_status",
      .type = CP_KEY_ENUM,
@@ -352,7 +352,7 @@ const struct cp_config_key cp_config_keys[] = {
      .live = true,
      .offset = OFF(respect_own_status),
      .meaning = "default of the user setting: no meeting shown while the user's own show is "
-                "dnd, away or xa (needs the XEP-0356 presence permission): false or true"},
+                "dnd, away or xa (needs the XEP-0356 presence permission)"},
 
     /* [log] */
     {.section = "log",
