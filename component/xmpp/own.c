@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <event2/event.h>
 #include <event2/util.h>
@@ -22,17 +23,25 @@
 #define NS_ROSTERX "http://jabber.org/protocol/rosterx"
 /* After the handshake, the privilege advertisements have come well before this. */
 #define CHECK_AFTER_S 5
+/* disco#info questions in flight: a burst of logins asks a few hashes at a time, the rest at
+ * their next presence. A question unanswered this long gives its slot up (asked again later). */
+#define ASKS_MAX 16
+#define ASK_TIMEOUT_S 30
+
+/* A disco#info in flight: which hash it asks about. */
+struct ask {
+    struct cp_own *o;
+    bool busy;
+    time_t sent;
+    char id[40];
+    char ver[128];
+};
 
 struct cp_own {
     struct cp_daemon *d;
     struct cp_seen *seen;
     struct event *check; /* CHECK_AFTER_S after a handshake: options the server cannot honour */
-};
-
-/* A disco#info in flight: which hash it asks about. */
-struct ask {
-    struct cp_own *o;
-    char ver[128];
+    struct ask asks[ASKS_MAX];
 };
 
 static bool presence_granted(const struct cp_own *o, const char *jid);
@@ -40,6 +49,8 @@ static bool domain_granted(const struct cp_own *o, const char *domain);
 static void options_of(const struct cp_own *o, const struct cp_user *u, bool *online, bool *status);
 static bool wanted(const struct cp_own *o, const char *bare, bool *online, bool *status);
 static void ask_caps(struct cp_own *o, const char *full, xmpp_stanza_t *c);
+static struct ask *ask_slot(struct cp_own *o);
+static void ask_release(struct ask *a);
 static int on_caps(xmpp_conn_t *conn, xmpp_stanza_t *stanza, void *ud);
 static void on_check(evutil_socket_t fd, short what, void *ud);
 
@@ -50,6 +61,8 @@ cp_own_new(struct cp_daemon *d)
     if (!o)
         return NULL;
     o->d = d;
+    for (int i = 0; i < ASKS_MAX; i++)
+        o->asks[i].o = o;
     o->seen = cp_seen_new();
     o->check = evtimer_new(d->base, on_check, o);
     if (!o->seen || !o->check) {
@@ -81,6 +94,8 @@ cp_own_online(struct cp_own *o)
 void
 cp_own_offline(struct cp_own *o)
 {
+    for (int i = 0; i < ASKS_MAX; i++)
+        ask_release(&o->asks[i]);
     cp_seen_clear(o->seen);
     evtimer_del(o->check);
 }
@@ -185,11 +200,40 @@ cp_own_on_presence(struct cp_own *o, xmpp_stanza_t *presence)
 void
 cp_own_privileges_changed(struct cp_own *o, const char *domain)
 {
-    if (domain && domain_granted(o, domain))
+    const struct cp_config *cfg = o->d->cfg;
+    if (domain && domain_granted(o, domain) &&
+        (cfg->only_while_online || cfg->respect_own_status ||
+         cp_store_users_privopts_count(o->d->store) > 0))
         cp_presence_publish_all(o->d);
 }
 
 /* ---- XEP-0115 caps and the XEP-0144 fallback ---- */
+
+/* A free slot, or one whose question went unanswered too long; NULL when all are busy. */
+static struct ask *
+ask_slot(struct cp_own *o)
+{
+    time_t now = time(NULL);
+    for (int i = 0; i < ASKS_MAX; i++) {
+        struct ask *a = &o->asks[i];
+        if (a->busy && now - a->sent > ASK_TIMEOUT_S)
+            ask_release(a);
+        if (!a->busy)
+            return a;
+    }
+    return NULL;
+}
+
+/* Frees slot A, its question forgotten: its hash is asked again at a later presence. */
+static void
+ask_release(struct ask *a)
+{
+    if (!a->busy)
+        return;
+    xmpp_id_handler_delete(cp_xmpp_conn(a->o->d->xmpp), on_caps, a->id);
+    a->busy = false;
+    cp_seen_caps_set(a->o->seen, a->ver, CP_CAPS_UNKNOWN);
+}
 
 /* Asks FULL what the caps hash in C (borrowed) stands for; the answer is cached by hash, so one
  * disco#info per client version, not per login. */
@@ -198,37 +242,34 @@ ask_caps(struct cp_own *o, const char *full, xmpp_stanza_t *c)
 {
     const char *ver = xmpp_stanza_get_attribute(c, "ver");
     const char *node = xmpp_stanza_get_attribute(c, "node");
-    struct ask *a = calloc(1, sizeof(*a));
-    if (!a || strlen(ver) >= sizeof(a->ver)) {
-        free(a);
+    struct ask *a = ask_slot(o);
+    if (!a || strlen(ver) >= sizeof(a->ver))
         return;
-    }
-    a->o = o;
-    snprintf(a->ver, sizeof(a->ver), "%s", ver);
     unsigned char rnd[8];
-    char id[40], nodever[1024];
+    char nodever[1024];
     evutil_secure_rng_get_bytes(rnd, sizeof(rnd));
-    snprintf(id, sizeof(id), "caps-%02x%02x%02x%02x%02x%02x%02x%02x", rnd[0], rnd[1], rnd[2],
+    snprintf(a->id, sizeof(a->id), "caps-%02x%02x%02x%02x%02x%02x%02x%02x", rnd[0], rnd[1], rnd[2],
              rnd[3], rnd[4], rnd[5], rnd[6], rnd[7]);
     xmpp_ctx_t *ctx = cp_xmpp_ctx(o->d->xmpp);
-    xmpp_stanza_t *iq = xmpp_iq_new(ctx, "get", id);
+    xmpp_stanza_t *iq = xmpp_iq_new(ctx, "get", a->id);
     xmpp_stanza_t *q = iq ? cp_stanza_add(iq, "query", NS_DISCO_INFO) : NULL;
     if (!q || cp_seen_caps_set(o->seen, ver, CP_CAPS_ASKED) != 0) {
         if (iq)
             xmpp_stanza_release(iq);
-        free(a);
         return;
     }
+    snprintf(a->ver, sizeof(a->ver), "%s", ver);
+    a->busy = true;
+    a->sent = time(NULL);
     if (node && (size_t)snprintf(nodever, sizeof(nodever), "%s#%s", node, ver) < sizeof(nodever))
         xmpp_stanza_set_attribute(q, "node", nodever);
     xmpp_stanza_set_from(iq, o->d->cfg->jid);
     xmpp_stanza_set_to(iq, full);
-    xmpp_id_handler_add(cp_xmpp_conn(o->d->xmpp), on_caps, id, a);
+    xmpp_id_handler_add(cp_xmpp_conn(o->d->xmpp), on_caps, a->id, a);
     cp_xmpp_send(o->d->xmpp, iq);
     xmpp_stanza_release(iq);
 }
 
-/* A client that does not answer stays "asked" until the next handshake forgets it. */
 static int
 on_caps(xmpp_conn_t *conn, xmpp_stanza_t *stanza, void *ud)
 {
@@ -245,11 +286,12 @@ on_caps(xmpp_conn_t *conn, xmpp_stanza_t *stanza, void *ud)
                 caps = CP_CAPS_ROSTERX;
         }
     }
+    /* The handler goes when this returns 0: the slot is free, nothing to delete. */
+    a->busy = false;
     if (cp_seen_caps_set(a->o->seen, a->ver, caps) == 0)
         cp_log_debug("own", "caps %s: %s", a->ver,
                      caps == CP_CAPS_ROSTERX ? "roster item exchange" : "no roster item exchange");
-    free(a);
-    return 0; /* one answer: remove the handler */
+    return 0;
 }
 
 int

@@ -37,8 +37,8 @@ void cp_own_offline(struct cp_own *o);
  * resource's features when its caps hash is new. Returns true when taken. */
 bool cp_own_on_presence(struct cp_own *o, xmpp_stanza_t *presence);
 
-/* DOMAIN's server just advertised its privileges: every calendar is republished, since what
- * the options allow may have changed. */
+/* DOMAIN's server just advertised its privileges: when options are in use, every calendar is
+ * republished, since what they allow may have changed. */
 void cp_own_privileges_changed(struct cp_own *o, const char *domain);
 
 /* Applies USER_JID's options to P, the calendar presence the engine computed: turns it into
