@@ -360,7 +360,7 @@ cp_own_report(struct cp_own *o)
     }
     if (used < sizeof(buf))
         snprintf(buf + used, sizeof(buf) - used,
-                 "own presence: %zu user(s) online; defaults only_while_online %s, "
+                 "own presence: %zu user(s) seen online; defaults only_while_online %s, "
                  "respect_own_status %s; %ld enabled user(s) with an option on",
                  cp_seen_online_count(o->seen), cfg->only_while_online ? "true" : "false",
                  cfg->respect_own_status ? "true" : "false", opted < 0 ? 0 : opted);

@@ -149,7 +149,7 @@ class OwnPresenceTest(unittest.TestCase):
                       "managed_entity", report)
         self.assertIn("own presence: localhost: seen (presence permission); options honoured",
                       report)
-        self.assertRegex(report, r"own presence: [1-9]\d* user\(s\) online; defaults "
+        self.assertRegex(report, r"own presence: [1-9]\d* user\(s\) seen online; defaults "
                                  r"only_while_online false, respect_own_status false; 1 "
                                  r"enabled user\(s\) with an option on")
         listed = env.command(w.session, w.admin, "users-list",
