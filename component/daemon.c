@@ -102,6 +102,13 @@ hook_certs_import(void *ud, const char *host, const char *fps, char *msg, size_t
     return rc == CP_CHECK_CHANGED ? CP_ADHOC_CHAIN_CHANGED : rc;
 }
 
+static void
+hook_user_mode(void *ud, const char *user_jid, const struct cp_user *user, char *buf, size_t len)
+{
+    struct cp_daemon *d = ud;
+    cp_own_user_mode(d->own, user_jid, user, buf, len);
+}
+
 static const struct cp_adhoc_ops adhoc_ops = {
     .config = hook_config,
     .user_changed = hook_user_changed,
@@ -109,6 +116,7 @@ static const struct cp_adhoc_ops adhoc_ops = {
     .user_resubscribe = hook_user_resubscribe,
     .reload = hook_reload,
     .watchers = hook_watchers,
+    .user_mode = hook_user_mode,
     .gateway_status = hook_gateway_status,
     .certs_describe_pinned = hook_certs_describe,
     .certs_import_pinned = hook_certs_import,
@@ -155,6 +163,7 @@ cp_daemon_presence(struct cp_daemon *d, const char *user_jid, struct cp_cal_pres
     out->state = states[p.show];
     out->until = p.until;
     out->subject = p.subject;
+    cp_own_filter(d->own, user_jid, out);
 }
 
 void
@@ -201,6 +210,7 @@ on_online(void *ud)
     /* libstrophe dropped whatever was queued when the last stream died: resend everything. */
     cp_presence_publish_all(d);
     cp_roster_online(d->roster);
+    cp_own_online(d->own);
     /* Ready means the store is open and the XMPP server took the handshake: from here a
      * `systemctl start` that returned can be followed by commands that work. */
     notify_status(d, d->ready ? "" : "READY=1\n");
@@ -212,6 +222,7 @@ on_offline(void *ud)
 {
     struct cp_daemon *d = ud;
     cp_roster_offline(d->roster);
+    cp_own_offline(d->own);
     if (!d->shutting_down)
         notify_status(d, "");
 }
@@ -375,6 +386,7 @@ daemon_free(struct cp_daemon *d)
     /* The waiting commands hold copies of stanzas of the adhoc handler's context: first. */
     cp_daemon_gateway_free(d);
     cp_adhoc_free(d->adhoc);
+    cp_own_free(d->own);
     cp_roster_free(d->roster);
     cp_engine_free(d->engine);
     cp_xmpp_free(d->xmpp);
@@ -416,14 +428,15 @@ cp_daemon_run(struct cp_config *cfg)
     d.xmpp = cp_xmpp_new(d.base, cfg->jid, cfg->secret, cfg->server_host, cfg->server_port,
                          cfg->reconnect_max, &xmpp_events, &d);
     d.roster = d.xmpp ? cp_roster_new(&d) : NULL;
+    d.own = d.roster ? cp_own_new(&d) : NULL;
     d.adhoc = cp_adhoc_new(d.store, &adhoc_ops, &d);
     int gw = cp_daemon_gateway_init(&d);
     d.sig_term = evsignal_new(d.base, SIGTERM, on_terminate, &d);
     d.sig_int = evsignal_new(d.base, SIGINT, on_terminate, &d);
     d.sig_hup = evsignal_new(d.base, SIGHUP, on_hup, &d);
     d.housekeeping = event_new(d.base, -1, EV_PERSIST, on_housekeeping, &d);
-    if (!d.xmpp || !d.roster || !d.adhoc || gw != 0 || !d.sig_term || !d.sig_int || !d.sig_hup ||
-        !d.housekeeping) {
+    if (!d.xmpp || !d.roster || !d.own || !d.adhoc || gw != 0 || !d.sig_term || !d.sig_int ||
+        !d.sig_hup || !d.housekeeping) {
         cp_log_error("main", "out of memory at start-up");
         daemon_free(&d);
         return 1;

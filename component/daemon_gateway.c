@@ -48,22 +48,25 @@ start_next(struct cp_daemon *d)
     }
 }
 
-/* The engine's view of the servers (users, health) first, then the XMPP server's privileges
- * and the roster queue, then the troubleshooter's report CHECK. Caller frees. */
+/* The engine's view of the servers (users, health) first, then the XMPP server's privileges,
+ * the roster queue and the users' own presence, then the troubleshooter's report CHECK. Caller
+ * frees. */
 static char *
 full_report(struct cp_daemon *d, const char *check)
 {
     char *engine = cp_engine_servers_report(d->engine);
     char *roster = cp_roster_report(d->roster);
-    size_t len =
-        (engine ? strlen(engine) + 1 : 0) + (roster ? strlen(roster) + 1 : 0) + strlen(check) + 1;
+    char *own = cp_own_report(d->own);
+    size_t len = (engine ? strlen(engine) + 1 : 0) + (roster ? strlen(roster) + 1 : 0) +
+                 (own ? strlen(own) + 1 : 0) + strlen(check) + 1;
     char *all = malloc(len);
     /* Out of memory for a part: the others still say something. */
     if (all)
-        snprintf(all, len, "%s%s%s%s%s", engine ? engine : "", engine ? "\n" : "",
-                 roster ? roster : "", roster ? "\n" : "", check);
+        snprintf(all, len, "%s%s%s%s%s%s%s", engine ? engine : "", engine ? "\n" : "",
+                 roster ? roster : "", roster ? "\n" : "", own ? own : "", own ? "\n" : "", check);
     free(engine);
     free(roster);
+    free(own);
     return all;
 }
 

@@ -54,6 +54,11 @@ struct cp_adhoc_ops {
      * cp_adhoc_deferred_finish. Returns 0 (DEF taken), or negative (DEF stays the caller's,
      * which answers with an error at once). */
     int (*gateway_status)(void *ud, const char *mailbox, struct cp_adhoc_deferred *def);
+    /* One line of how USER's contacts get its calendar and which options apply (privileged
+     * mode, docs/privileges.md), into BUF. USER is USER_JID's stored row (borrowed), NULL when
+     * none. */
+    void (*user_mode)(void *ud, const char *user_jid, const struct cp_user *user, char *buf,
+                      size_t len);
     /* Number of stored subscribers (watchers) of USER_JID's calendar JID. */
     long (*watchers)(void *ud, const char *user_jid);
     /* Downloads HOST's chain: returns a malloc'd multi-line description or NULL with MSG; with

@@ -15,6 +15,12 @@ static xmpp_stanza_t *bad_field(struct cp_adhoc_req *req, const char *var, char 
 static xmpp_stanza_t *status_form(struct cp_adhoc_req *req, const struct cp_user *user, bool known);
 static xmpp_stanza_t *settings_form(struct cp_adhoc_req *req, const struct cp_user *user);
 static xmpp_stanza_t *settings_save(struct cp_adhoc_req *req, struct cp_user *user);
+static const char *opt_name(enum cp_user_opt o);
+static int opt_parse(const char *s, enum cp_user_opt *out);
+static xmpp_stanza_t *add_opt_field(xmpp_stanza_t *form, const char *var, const char *label,
+                                    enum cp_user_opt value, int admin_default);
+static xmpp_stanza_t *read_opt(struct cp_adhoc_req *req, const char *var, enum cp_user_opt *out,
+                               bool *bad);
 
 int
 cp_adhoc_stage(const struct cp_adhoc_req *req)
@@ -89,7 +95,7 @@ status_form(struct cp_adhoc_req *req, const struct cp_user *user, bool known)
 {
     const struct cp_adhoc_ops *ops = &req->adhoc->ops;
     struct cp_user_status st = {0};
-    char mailbox[CP_ADHOC_JID_MAX], watchers[32];
+    char mailbox[CP_ADHOC_JID_MAX], watchers[32], mode[256] = "";
     bool enabled = known && user->enabled;
     long nwatch;
     xmpp_stanza_t *form = cp_form_new(req->ctx, "result", "Calendar presence status", NULL);
@@ -106,6 +112,8 @@ status_form(struct cp_adhoc_req *req, const struct cp_user *user, bool known)
     nwatch = ops->watchers != NULL ? ops->watchers(req->adhoc->ud, req->bare)
                                    : cp_store_subscribers_count(req->adhoc->store, req->bare);
     snprintf(watchers, sizeof(watchers), "%ld", nwatch < 0 ? 0 : nwatch);
+    if (ops->user_mode != NULL)
+        ops->user_mode(req->adhoc->ud, req->bare, known ? user : NULL, mode, sizeof(mode));
     if (cp_form_add_field(form, "enabled", "boolean", "Enabled", enabled ? "1" : "0") == NULL ||
         cp_form_add_field(form, "mailbox", "text-single", "Exchange mailbox", mailbox) == NULL ||
         cp_form_add_field(form, "state", "text-single", "Calendar state", st.state) == NULL ||
@@ -114,7 +122,8 @@ status_form(struct cp_adhoc_req *req, const struct cp_user *user, bool known)
         cp_form_add_field(form, "subscription", "text-single", "Exchange subscription",
                           st.subscription) == NULL ||
         cp_form_add_field(form, "watchers", "text-single", "Watchers", watchers) == NULL ||
-        cp_form_add_field(form, "last_error", "text-single", "Last error", st.last_error) == NULL) {
+        cp_form_add_field(form, "last_error", "text-single", "Last error", st.last_error) == NULL ||
+        cp_form_add_field(form, "mode", "text-single", "Privileged mode", mode) == NULL) {
         xmpp_stanza_release(form);
         return NULL;
     }
@@ -170,6 +179,42 @@ tentative_parse(const char *s, enum cp_user_tentative *out)
     return 0;
 }
 
+static const char *
+opt_name(enum cp_user_opt o)
+{
+    return o == CP_USER_OPT_ON ? "on" : o == CP_USER_OPT_OFF ? "off" : "default";
+}
+
+static int
+opt_parse(const char *s, enum cp_user_opt *out)
+{
+    if (strcmp(s, "on") == 0)
+        *out = CP_USER_OPT_ON;
+    else if (strcmp(s, "off") == 0)
+        *out = CP_USER_OPT_OFF;
+    else if (strcmp(s, "default") == 0)
+        *out = CP_USER_OPT_DEFAULT;
+    else
+        return CP_EINVAL;
+    return 0;
+}
+
+/* A default/on/off list whose default option names the admin's value. Returns the field or
+ * NULL on ENOMEM. */
+static xmpp_stanza_t *
+add_opt_field(xmpp_stanza_t *form, const char *var, const char *label, enum cp_user_opt value,
+              int admin_default)
+{
+    xmpp_stanza_t *f = cp_form_add_field(form, var, "list-single", label, opt_name(value));
+    if (f == NULL ||
+        cp_form_field_add_option(f, admin_default ? "Server default (on)" : "Server default (off)",
+                                 "default") != 0 ||
+        cp_form_field_add_option(f, "On", "on") != 0 ||
+        cp_form_field_add_option(f, "Off", "off") != 0)
+        return NULL;
+    return f;
+}
+
 /* The settings form, pre-filled with USER's current values. Caller releases it. */
 static xmpp_stanza_t *
 settings_form(struct cp_adhoc_req *req, const struct cp_user *user)
@@ -189,11 +234,37 @@ settings_form(struct cp_adhoc_req *req, const struct cp_user *user)
         cp_form_field_add_option(f, "Busy", "busy") != 0 ||
         cp_form_add_field(form, "include_subject", "boolean",
                           "Show the meeting subject to my contacts",
-                          user->include_subject ? "1" : "0") == NULL) {
+                          user->include_subject ? "1" : "0") == NULL ||
+        add_opt_field(form, "only_while_online",
+                      "Show my calendar only while I am online (needs the server's presence "
+                      "privilege)",
+                      user->priv.only_while_online, req->cfg->only_while_online) == NULL ||
+        add_opt_field(form, "respect_own_status",
+                      "Show no meetings while my own status is busy, away or extended away",
+                      user->priv.respect_own_status, req->cfg->respect_own_status) == NULL) {
         xmpp_stanza_release(form);
         return NULL;
     }
     return form;
+}
+
+/* Reads the default/on/off field VAR into *OUT (kept when omitted). Returns the error reply
+ * with *BAD set, or NULL: *BAD false is success, *BAD true with NULL is ENOMEM. */
+static xmpp_stanza_t *
+read_opt(struct cp_adhoc_req *req, const char *var, enum cp_user_opt *out, bool *bad)
+{
+    char *text = NULL;
+    int rc = cp_form_get_single(req->form, var, &text);
+    *bad = true;
+    if (rc == 0 && opt_parse(text, out) != 0)
+        return bad_field(req, var, text, "one of default, on, off");
+    free(text);
+    if (rc == CP_ENOMEM)
+        return NULL;
+    if (rc != 0 && rc != CP_ENOTFOUND)
+        return bad_field(req, var, NULL, "one value");
+    *bad = false;
+    return NULL;
 }
 
 /* Refuses a settings submission whose field VAR is wrong, telling the client and the log which
@@ -234,10 +305,21 @@ settings_save(struct cp_adhoc_req *req, struct cp_user *user)
         return NULL;
     if (rc != 0 && rc != CP_ENOTFOUND)
         return bad_field(req, "include_subject", NULL, "a boolean (true, false, 1 or 0)");
-    if (cp_store_user_settings(req->adhoc->store, req->bare, tentative, include_subject) != 0)
+    struct cp_user_privopts priv = user->priv;
+    bool bad;
+    xmpp_stanza_t *refused = read_opt(req, "only_while_online", &priv.only_while_online, &bad);
+    if (!bad)
+        refused = read_opt(req, "respect_own_status", &priv.respect_own_status, &bad);
+    if (bad)
+        return refused;
+    if (cp_store_user_settings(req->adhoc->store, req->bare, tentative, include_subject) != 0 ||
+        cp_store_user_privopts(req->adhoc->store, req->bare, &priv) != 0)
         return cp_adhoc_error(req, "wait", "internal-server-error", NULL);
-    cp_log_info("adhoc", "%s: settings: tentative %s, subject %s", req->bare,
-                tentative_name(tentative), include_subject ? "shown" : "hidden");
+    cp_log_info("adhoc",
+                "%s: settings: tentative %s, subject %s, only while online %s, respect "
+                "own status %s",
+                req->bare, tentative_name(tentative), include_subject ? "shown" : "hidden",
+                opt_name(priv.only_while_online), opt_name(priv.respect_own_status));
     if (req->adhoc->ops.user_changed != NULL)
         req->adhoc->ops.user_changed(req->adhoc->ud, req->bare);
     return cp_adhoc_complete(req, "info", "Settings saved.", NULL);
@@ -252,6 +334,9 @@ cp_adhoc_run_settings(struct cp_adhoc_req *req)
 
     if (rc != 0 && rc != CP_ENOTFOUND)
         return cp_adhoc_error(req, "wait", "internal-server-error", NULL);
+    if (rc == CP_ENOTFOUND) /* no row yet: every option follows the admin's default */
+        user.priv = (struct cp_user_privopts){CP_USER_OPT_DEFAULT, CP_USER_OPT_DEFAULT,
+                                              CP_USER_OPT_DEFAULT};
     if (cp_adhoc_stage(req) == 0)
         reply = cp_adhoc_continue(req, 1, "complete", NULL, NULL, settings_form(req, &user));
     else

@@ -209,13 +209,13 @@ list_form(struct cp_adhoc_req *req, const char *filter, const char *max)
 static int
 list_row(const struct cp_user *user, void *ud)
 {
-    static const char *const vars[] = {"jid",   "mailbox", "enabled",
-                                       "state", "server",  "subscription"};
+    static const char *const vars[] = {"jid",    "mailbox",      "enabled", "state",
+                                       "server", "subscription", "mode"};
     struct list_ctx *lc = ud;
     const struct cp_adhoc_ops *ops = &lc->req->adhoc->ops;
     struct cp_user_status st = {0};
-    char mailbox[CP_ADHOC_JID_MAX];
-    const char *values[6];
+    char mailbox[CP_ADHOC_JID_MAX], mode[256] = "";
+    const char *values[7];
 
     if (lc->shown == lc->max)
         return 1; /* one more than asked for: tell the admin the list is cut */
@@ -225,7 +225,9 @@ list_row(const struct cp_user *user, void *ud)
         ops->user_status(lc->req->adhoc->ud, user->jid, &st);
     if (!user->enabled)
         st.state = "unavailable";
-    lc->bytes += ROW_OVERHEAD + strlen(user->jid) + strlen(mailbox) +
+    if (ops->user_mode != NULL)
+        ops->user_mode(lc->req->adhoc->ud, user->jid, user, mode, sizeof(mode));
+    lc->bytes += ROW_OVERHEAD + strlen(user->jid) + strlen(mailbox) + strlen(mode) +
                  (st.state != NULL ? strlen(st.state) : 0) +
                  (st.server != NULL ? strlen(st.server) : 0) +
                  (st.subscription != NULL ? strlen(st.subscription) : 0);
@@ -239,7 +241,8 @@ list_row(const struct cp_user *user, void *ud)
     values[3] = st.state != NULL ? st.state : "";
     values[4] = st.server != NULL ? st.server : "";
     values[5] = st.subscription != NULL ? st.subscription : "";
-    if (cp_form_text_item(&lc->req->wide, vars, values, 6) != 0)
+    values[6] = mode;
+    if (cp_form_text_item(&lc->req->wide, vars, values, 7) != 0)
         return CP_ENOMEM;
     lc->shown++;
     return 0;
@@ -249,9 +252,13 @@ static xmpp_stanza_t *
 list_result(struct cp_adhoc_req *req)
 {
     static const char *const cols[][3] = {
-        {"jid", "jid-single", "JID"},        {"mailbox", "text-single", "Mailbox"},
-        {"enabled", "boolean", "Enabled"},   {"state", "text-single", "State"},
-        {"server", "text-single", "Server"}, {"subscription", "text-single", "Subscription"},
+        {"jid", "jid-single", "JID"},
+        {"mailbox", "text-single", "Mailbox"},
+        {"enabled", "boolean", "Enabled"},
+        {"state", "text-single", "State"},
+        {"server", "text-single", "Server"},
+        {"subscription", "text-single", "Subscription"},
+        {"mode", "text-single", "Privileged mode"},
     };
     struct list_ctx lc = {.req = req};
     char *filter = NULL, *max = NULL, *end, note[128];

@@ -265,6 +265,12 @@ cmd_user_show(struct ctl_conn *c, const char *arg)
     ctl_reply(c, "watchers: %ld", cp_store_subscribers_count(d->store, jid));
     ctl_reply(c, "tentative: %s", tentative[u.tentative]);
     ctl_reply(c, "include_subject: %s", u.include_subject ? "yes" : "no");
+    static const char *const opt[] = {"default", "off", "on"}; /* by enum cp_user_opt + 1 */
+    ctl_reply(c, "only_while_online: %s", opt[u.priv.only_while_online + 1]);
+    ctl_reply(c, "respect_own_status: %s", opt[u.priv.respect_own_status + 1]);
+    char mode[256];
+    cp_own_user_mode(d->own, jid, &u, mode, sizeof(mode));
+    ctl_reply(c, "mode: %s", mode);
     ctl_reply(c, "last_error: %s", v.last_error);
     cp_user_clear(&u);
     ctl_finish(c, true, NULL, "%s", jid);

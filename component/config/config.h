@@ -83,6 +83,10 @@ struct cp_config {
 
     /* [privilege] */
     char *roster_group; /* roster group of provisioned calendar JIDs (XEP-0356) */
+    /* admin defaults of the per-user options that need the presence permission: 0 or 1 (the
+     * index of false/true in the key table) */
+    int only_while_online;
+    int respect_own_status;
 
     /* [log] */
     enum cp_log_level log_level;

@@ -87,6 +87,19 @@ const struct cp_store_migration cp_store_migrations[] = {
         ") WITHOUT ROWID;",
         NULL,
     },
+    {
+        "per-user privileged-mode options",
+        /* Per-user choices of the XEP-0356 features; NULL follows the admin default in
+         * [privilege]. only_while_online and respect_own_status need the presence permission
+         * (the user's own presence), pep_activity the iq permission for pubsub. */
+        "ALTER TABLE users ADD COLUMN only_while_online INTEGER"
+        "  CHECK (only_while_online IS NULL OR only_while_online IN (0, 1));"
+        "ALTER TABLE users ADD COLUMN respect_own_status INTEGER"
+        "  CHECK (respect_own_status IS NULL OR respect_own_status IN (0, 1));"
+        "ALTER TABLE users ADD COLUMN pep_activity INTEGER"
+        "  CHECK (pep_activity IS NULL OR pep_activity IN (0, 1));",
+        NULL,
+    },
 };
 
 const int cp_store_migration_count =

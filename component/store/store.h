@@ -25,12 +25,23 @@ enum cp_user_tentative {
     CP_USER_TENTATIVE_BUSY
 };
 
+/* A per-user yes/no that may follow the admin's default instead. */
+enum cp_user_opt { CP_USER_OPT_DEFAULT = -1, CP_USER_OPT_OFF = 0, CP_USER_OPT_ON = 1 };
+
+/* The privileged-mode options of one user (XEP-0356, docs/privileges.md). */
+struct cp_user_privopts {
+    enum cp_user_opt only_while_online;  /* calendar presence only while the user is online */
+    enum cp_user_opt respect_own_status; /* no meeting shown over the user's own dnd/away/xa */
+    enum cp_user_opt pep_activity;       /* XEP-0108 activity in the user's own PEP */
+};
+
 struct cp_user {
     char *jid;     /* bare JID, owned */
     char *mailbox; /* owned; NULL means the default mailbox derived from the JID */
     bool enabled;
     enum cp_user_tentative tentative;
     bool include_subject;
+    struct cp_user_privopts priv;
     int64_t created; /* unix seconds */
     int64_t updated;
 };
@@ -80,6 +91,15 @@ int cp_store_users_disable_batch(struct cp_store *store, const char *const *jids
 /* Sets the per-user settings (creating a disabled row when absent). Returns 0 or CP_EIO. */
 int cp_store_user_settings(struct cp_store *store, const char *jid,
                            enum cp_user_tentative tentative, bool include_subject);
+
+/* Sets the privileged-mode options of JID (creating a disabled row when absent).
+ * Returns 0, CP_EINVAL for a value out of the enum, or CP_EIO. */
+int cp_store_user_privopts(struct cp_store *store, const char *jid,
+                           const struct cp_user_privopts *opts);
+
+/* Enabled users who turned only_while_online or respect_own_status on themselves. Returns >= 0
+ * or CP_EIO. */
+long cp_store_users_privopts_count(struct cp_store *store);
 
 /* Calls CB for each user whose JID or mailbox contains FILTER (NULL or "" = all), in JID
  * order, at most MAX users (0 = no limit). USER is valid only during the call.

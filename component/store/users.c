@@ -6,9 +6,14 @@
 #include "config/config.h"
 #include "store_int.h"
 
-#define USER_COLUMNS "jid, mailbox, enabled, tentative, include_subject, created, updated"
+#define USER_COLUMNS                                                                               \
+    "jid, mailbox, enabled, tentative, include_subject, created, updated, only_while_online, "     \
+    "respect_own_status, pep_activity"
 
 static void user_from_row(sqlite3_stmt *stmt, struct cp_user *user);
+static enum cp_user_opt opt_from_column(sqlite3_stmt *stmt, int col);
+static bool opt_valid(enum cp_user_opt o);
+static void bind_opt(sqlite3_stmt *stmt, int idx, enum cp_user_opt o);
 static int user_enable_one(struct cp_store *store, const char *jid, const char *mailbox,
                            int64_t now, const char *what);
 static int user_disable_one(struct cp_store *store, const char *jid, int64_t now, const char *what,
@@ -43,6 +48,18 @@ user_from_row(sqlite3_stmt *stmt, struct cp_user *user)
     user->include_subject = sqlite3_column_int(stmt, 4) != 0;
     user->created = sqlite3_column_int64(stmt, 5);
     user->updated = sqlite3_column_int64(stmt, 6);
+    user->priv.only_while_online = opt_from_column(stmt, 7);
+    user->priv.respect_own_status = opt_from_column(stmt, 8);
+    user->priv.pep_activity = opt_from_column(stmt, 9);
+}
+
+/* NULL (the admin's default) or 0/1. */
+static enum cp_user_opt
+opt_from_column(sqlite3_stmt *stmt, int col)
+{
+    if (sqlite3_column_type(stmt, col) == SQLITE_NULL)
+        return CP_USER_OPT_DEFAULT;
+    return sqlite3_column_int(stmt, col) != 0 ? CP_USER_OPT_ON : CP_USER_OPT_OFF;
 }
 
 /* Ownership: on 0, OUT's strings are the caller's (cp_user_clear). */
@@ -227,6 +244,45 @@ cp_store_user_settings(struct cp_store *store, const char *jid, enum cp_user_ten
     return cp_store_stmt_exec(store, stmt, jid, "cannot save the settings");
 }
 
+static bool
+opt_valid(enum cp_user_opt o)
+{
+    return o == CP_USER_OPT_DEFAULT || o == CP_USER_OPT_OFF || o == CP_USER_OPT_ON;
+}
+
+static void
+bind_opt(sqlite3_stmt *stmt, int idx, enum cp_user_opt o)
+{
+    if (o == CP_USER_OPT_DEFAULT)
+        sqlite3_bind_null(stmt, idx);
+    else
+        sqlite3_bind_int(stmt, idx, (int)o);
+}
+
+int
+cp_store_user_privopts(struct cp_store *store, const char *jid, const struct cp_user_privopts *opts)
+{
+    if (!store || !jid || !opts || !opt_valid(opts->only_while_online) ||
+        !opt_valid(opts->respect_own_status) || !opt_valid(opts->pep_activity))
+        return cp_store_invalid(__func__, jid);
+    sqlite3_stmt *stmt = cp_store_stmt(
+        store, CP_ST_USER_PRIVOPTS,
+        "INSERT INTO users (jid, enabled, created, updated, only_while_online, "
+        "respect_own_status, pep_activity) VALUES (?1, 0, ?2, ?2, ?3, ?4, ?5) "
+        "ON CONFLICT (jid) DO UPDATE SET only_while_online = excluded.only_while_online, "
+        "respect_own_status = excluded.respect_own_status, "
+        "pep_activity = excluded.pep_activity, updated = excluded.updated",
+        jid);
+    if (!stmt)
+        return CP_EIO;
+    cp_store_bind_text(stmt, 1, jid);
+    sqlite3_bind_int64(stmt, 2, cp_store_now());
+    bind_opt(stmt, 3, opts->only_while_online);
+    bind_opt(stmt, 4, opts->respect_own_status);
+    bind_opt(stmt, 5, opts->pep_activity);
+    return cp_store_stmt_exec(store, stmt, jid, "cannot save the privileged-mode options");
+}
+
 /* "%FILTER%" with LIKE's wildcards and the escape character itself escaped, so that a filter
  * "a_b" or "100%" matches literally. Ownership: the caller frees the result; NULL when out of
  * memory. */
@@ -341,6 +397,26 @@ cp_store_users_count(struct cp_store *store, bool enabled_only)
         count = (long)sqlite3_column_int64(stmt, 0);
     else
         cp_store_fail(store, NULL, "cannot count users");
+    cp_store_stmt_done(stmt);
+    return count;
+}
+
+long
+cp_store_users_privopts_count(struct cp_store *store)
+{
+    if (!store)
+        return cp_store_invalid(__func__, NULL);
+    sqlite3_stmt *stmt = cp_store_stmt(store, CP_ST_USERS_COUNT_PRIVOPTS,
+                                       "SELECT count(*) FROM users WHERE enabled = 1 AND "
+                                       "(only_while_online = 1 OR respect_own_status = 1)",
+                                       NULL);
+    if (!stmt)
+        return CP_EIO;
+    long count = CP_EIO;
+    if (sqlite3_step(stmt) == SQLITE_ROW)
+        count = (long)sqlite3_column_int64(stmt, 0);
+    else
+        cp_store_fail(store, NULL, "cannot count users with privileged-mode options");
     cp_store_stmt_done(stmt);
     return count;
 }

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "daemon.h"
+#include "own.h"
 #include "config/config.h"
 #include "stanza.h"
 #include "store/store.h"
@@ -160,6 +161,10 @@ cp_presence_on_stanza(xmpp_conn_t *conn, xmpp_stanza_t *stanza, void *ud)
     if (!from || !to || (type && strcmp(type, "error") == 0))
         return 1;
     if (cp_jid_bare(from, sub, sizeof(sub)) != 0 || cp_jid_bare(to, to_bare, sizeof(to_bare)) != 0)
+        return 1;
+    /* The server forwards its users' own presence to the component's domain (XEP-0356). */
+    if ((!type || strcmp(type, "unavailable") == 0) && strcmp(to_bare, d->cfg->jid) == 0 &&
+        cp_own_on_presence(d->own, stanza))
         return 1;
     if (!type || strcmp(type, "unavailable") == 0 || strcmp(type, "subscribed") == 0 ||
         strcmp(type, "unsubscribed") == 0)

@@ -11,6 +11,7 @@
 #include <event2/util.h>
 
 #include "daemon.h"
+#include "own.h"
 #include "config/config.h"
 #include "conn.h"
 #include "presence.h"
@@ -198,18 +199,23 @@ static void
 ask_contact(struct cp_roster *r, const char *user, const char *contact, const char *cal,
             const char *why)
 {
-    xmpp_stanza_t *pres = xmpp_presence_new(cp_xmpp_ctx(r->d->xmpp));
-    if (!pres)
-        return;
-    xmpp_stanza_set_from(pres, cal);
-    xmpp_stanza_set_to(pres, contact);
-    xmpp_stanza_set_type(pres, "subscribe");
-    cp_xmpp_send(r->d->xmpp, pres);
-    xmpp_stanza_release(pres);
+    /* A client that takes XEP-0144 suggestions offers to add the item itself (own.c). */
+    bool suggested = cp_own_suggest(r->d->own, user, contact, cal) == 0;
+    if (!suggested) {
+        xmpp_stanza_t *pres = xmpp_presence_new(cp_xmpp_ctx(r->d->xmpp));
+        if (!pres)
+            return;
+        xmpp_stanza_set_from(pres, cal);
+        xmpp_stanza_set_to(pres, contact);
+        xmpp_stanza_set_type(pres, "subscribe");
+        cp_xmpp_send(r->d->xmpp, pres);
+        xmpp_stanza_release(pres);
+    }
     cp_store_roster_item_set(r->d->store, user, contact, CP_ROSTER_SUBSCRIBE);
     cp_store_roster_job_done(r->d->store, user, contact, CP_ROSTER_ADD);
     r->asked++;
-    cp_log_info("roster", "%s: asked %s to subscribe to %s (%s)", user, contact, cal, why);
+    if (!suggested)
+        cp_log_info("roster", "%s: asked %s to subscribe to %s (%s)", user, contact, cal, why);
 }
 
 static int
@@ -589,6 +595,15 @@ cp_roster_free(struct cp_roster *r)
         free(r->changed[i]);
     free(r->changed);
     free(r);
+}
+
+const char *
+cp_roster_mode(const struct cp_roster *r, const char *jid)
+{
+    const struct grant *g = grant_of(r, jid);
+    if (may_set(g))
+        return "roster-provisioned";
+    return g && (g->p.roster & CP_PRIV_ROSTER_GET) ? "subscription-requests" : "plain";
 }
 
 const struct cp_privileges *

@@ -40,6 +40,11 @@ void cp_roster_user_changed(struct cp_roster *r, const char *user_jid);
  * user's own presence, PEP) ask here, so one place hears the advertisement. */
 const struct cp_privileges *cp_roster_privileges(const struct cp_roster *r, const char *jid);
 
+/* How JID's contacts get its calendar JID, from what JID's server granted: "roster-provisioned"
+ * (roster write), "subscription-requests" (roster read only, or write refused: XEP-0144
+ * suggestions or subscription requests) or "plain" (contacts subscribe by hand). Static. */
+const char *cp_roster_mode(const struct cp_roster *r, const char *jid);
+
 /* gateway-status: the privileges in force and the queue, a few lines. Malloc'd, caller frees;
  * NULL on ENOMEM. */
 char *cp_roster_report(struct cp_roster *r);

@@ -129,18 +129,23 @@ class AdhocTest(unittest.TestCase):
         self.assertCompleted(status)
         got = fields(status)
         self.assertEqual(set(got), {"enabled", "mailbox", "state", "until", "server",
-                                    "subscription", "watchers", "last_error"})
+                                    "subscription", "watchers", "last_error", "mode"})
+        self.assertEqual(got["mode"], "plain")  # a plain Prosody grants no privileges
         self.assertIs(got["enabled"], True)
         self.assertEqual(got["mailbox"], "alice@localhost")
 
         first = self.cmd(self.alice, "settings")
         self.assertEqual(first["command"]["status"], "executing")
-        self.assertEqual(fields(first), {"tentative": "default", "include_subject": False})
+        self.assertEqual(fields(first), {"tentative": "default", "include_subject": False,
+                                         "only_while_online": "default",
+                                         "respect_own_status": "default"})
         self.assertCompleted(self.cmd(self.alice, "settings", "complete",
                                       submit_form({"tentative": "busy", "include_subject": "1"}),
                                       first["command"]["sessionid"]), "info", "saved")
         again = self.cmd(self.alice, "settings")
-        self.assertEqual(fields(again), {"tentative": "busy", "include_subject": True})
+        self.assertEqual(fields(again), {"tentative": "busy", "include_subject": True,
+                                         "only_while_online": "default",
+                                         "respect_own_status": "default"})
         self.assertEqual(self.cmd(self.alice, "settings", "cancel",
                                   sessionid=again["command"]["sessionid"])["command"]["status"],
                          "canceled")
@@ -210,7 +215,8 @@ class AdhocTest(unittest.TestCase):
         self.assertCompleted(listed)
         form = listed["command"]["form"]
         self.assertEqual(list(form["reported"]),
-                         ["jid", "mailbox", "enabled", "state", "server", "subscription"])
+                         ["jid", "mailbox", "enabled", "state", "server", "subscription",
+                          "mode"])
         rows = {item["jid"]: item for item in form["items"]}
         self.assertIn("bob@localhost", rows)
         self.assertEqual(rows["carol@localhost"]["mailbox"], "carol.c@example.com")

@@ -122,6 +122,10 @@ class CtlTest(unittest.TestCase):
         self.assertEqual(code, 0, err)
         self.assertIn("mailbox: robert@example.com", out)
         self.assertIn("enabled: yes", out)
+        # privileged mode: options at the admin's default, no privileges on this Prosody
+        self.assertIn("only_while_online: default", out)
+        self.assertIn("respect_own_status: default", out)
+        self.assertIn("mode: plain\n", out)
         code, out, err = self.ctl("users", "list", "--format", "csv", "--filter", "carol")
         self.assertEqual(code, 0, err)
         self.assertEqual(out.splitlines()[0].split(",")[:3], ["jid", "mailbox", "enabled"])

@@ -652,6 +652,51 @@ Test(adhoc, settings_prefilled_then_stored)
     cp_user_clear(&u);
 }
 
+/* The privileged-mode options (XEP-0356 presence permission): default, on or off, the default
+ * option naming the admin's value; "default" stores NULL again. */
+Test(adhoc, settings_privileged_options)
+{
+    xmpp_stanza_t *r = cmd(USER, "settings", NULL, NULL, NULL);
+    struct cp_user u = {0};
+
+    cr_assert_str_eq(field_of(r, "only_while_online"), "default");
+    cr_assert_str_eq(field_of(r, "respect_own_status"), "default");
+    char *xml = NULL;
+    size_t len = 0;
+    cr_assert_eq(xmpp_stanza_to_text(r, &xml, &len), 0);
+    cr_assert_not_null(strstr(xml, "label=\"Server default (off)\""), "%s", xml);
+    xmpp_free(ctx, xml);
+    xmpp_stanza_release(r);
+
+    assert_completed_note(two_stage(USER, "settings",
+                                    "<field var='only_while_online'><value>on</value></field>"
+                                    "<field var='respect_own_status'><value>off</value></field>"),
+                          "info", "saved");
+    cr_assert_eq(cp_store_user_get(store, USER_BARE, &u), 0);
+    cr_assert_eq(u.priv.only_while_online, CP_USER_OPT_ON);
+    cr_assert_eq(u.priv.respect_own_status, CP_USER_OPT_OFF);
+    cr_assert_eq(u.priv.pep_activity, CP_USER_OPT_DEFAULT);
+    cp_user_clear(&u);
+    r = cmd(USER, "settings", NULL, NULL, NULL);
+    cr_assert_str_eq(field_of(r, "only_while_online"), "on");
+    cr_assert_str_eq(field_of(r, "respect_own_status"), "off");
+    xmpp_stanza_release(r);
+
+    /* an omitted option keeps its value; "default" follows the admin again */
+    assert_completed_note(two_stage(USER, "settings",
+                                    "<field var='only_while_online'><value>default</value>"
+                                    "</field>"),
+                          "info", "saved");
+    cr_assert_eq(cp_store_user_get(store, USER_BARE, &u), 0);
+    cr_assert_eq(u.priv.only_while_online, CP_USER_OPT_DEFAULT);
+    cr_assert_eq(u.priv.respect_own_status, CP_USER_OPT_OFF);
+    cp_user_clear(&u);
+
+    assert_error(
+        two_stage(USER, "settings", "<field var='respect_own_status'><value>maybe</value></field>"),
+        "modify", "bad-request", "bad-payload");
+}
+
 Test(adhoc, settings_malformed_values_are_bad_payload)
 {
     /* The client is told which field, not only bad-payload (issue 10 item 6). */
@@ -984,7 +1029,7 @@ Test(adhoc, users_list_table)
 {
     xmpp_stanza_t *r, *form, *rep, *c;
     size_t items = 0, cols = 0;
-    const char *want[] = {"jid", "mailbox", "enabled", "state", "server", "subscription"};
+    const char *want[] = {"jid", "mailbox", "enabled", "state", "server", "subscription", "mode"};
 
     cr_assert_eq(cp_store_user_enable(store, "carol@example.com", "c@corp.example.com"), 0);
     cr_assert_eq(cp_store_user_enable(store, "dave@example.com", NULL), 0);
@@ -1006,7 +1051,7 @@ Test(adhoc, users_list_table)
     rep = xmpp_stanza_get_child_by_name(form, "reported");
     for (c = xmpp_stanza_get_children(rep); c; c = xmpp_stanza_get_next(c))
         cr_assert_str_eq(xmpp_stanza_get_attribute(c, "var"), want[cols++]);
-    cr_assert_eq(cols, 6);
+    cr_assert_eq(cols, 7);
     for (c = xmpp_stanza_get_children(form); c; c = xmpp_stanza_get_next(c)) {
         char *v = NULL;
 

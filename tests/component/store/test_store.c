@@ -221,6 +221,10 @@ Test(store, migrates_from_version_1_keeping_rows)
     cr_assert(user.include_subject);
     cr_assert_eq(user.created, 100);
     cr_assert_eq(user.updated, 200);
+    /* migration 7: rows from before follow the admin's defaults */
+    cr_assert_eq(user.priv.only_while_online, CP_USER_OPT_DEFAULT);
+    cr_assert_eq(user.priv.respect_own_status, CP_USER_OPT_DEFAULT);
+    cr_assert_eq(user.priv.pep_activity, CP_USER_OPT_DEFAULT);
     cp_user_clear(&user);
     assert_user(store, "bob@example.com", false, NULL);
     cr_assert_eq(cp_store_subscribers_count(store, "alice@example.com"), 1);
@@ -1263,4 +1267,39 @@ Test(store, roster_unprovision)
                   "a pending remove must not stop a new enable");
     cr_assert_eq(cp_store_roster_unprovision(st, "nobody@localhost"), 0);
     cp_store_close(st);
+}
+
+/* The privileged-mode options: stored per user, NULL for the admin's default, counted for the
+ * enabled users who turned one on. */
+Test(store, privileged_options_round_trip_and_count)
+{
+    struct cp_store *store = open_ok();
+    struct cp_user u;
+    struct cp_user_privopts on = {CP_USER_OPT_ON, CP_USER_OPT_OFF, CP_USER_OPT_DEFAULT};
+
+    cr_assert_eq(cp_store_users_privopts_count(store), 0);
+    cr_assert_eq(cp_store_user_enable(store, "alice@example.com", NULL), 0);
+    cr_assert_eq(cp_store_user_privopts(store, "alice@example.com", &on), 0);
+    /* a row that does not exist yet is created disabled: not counted */
+    cr_assert_eq(cp_store_user_privopts(store, "bob@example.com", &on), 0);
+    cr_assert_eq(cp_store_users_privopts_count(store), 1);
+    cr_assert_eq(cp_store_user_get(store, "alice@example.com", &u), 0);
+    cr_assert(u.enabled);
+    cr_assert_eq(u.priv.only_while_online, CP_USER_OPT_ON);
+    cr_assert_eq(u.priv.respect_own_status, CP_USER_OPT_OFF);
+    cr_assert_eq(u.priv.pep_activity, CP_USER_OPT_DEFAULT);
+    cp_user_clear(&u);
+    cr_assert_eq(cp_store_user_get(store, "bob@example.com", &u), 0);
+    cr_assert_not(u.enabled);
+    cp_user_clear(&u);
+    struct cp_user_privopts dflt = {CP_USER_OPT_DEFAULT, CP_USER_OPT_DEFAULT, CP_USER_OPT_ON};
+    cr_assert_eq(cp_store_user_privopts(store, "alice@example.com", &dflt), 0);
+    cr_assert_eq(cp_store_users_privopts_count(store), 0);
+    cr_assert_eq(cp_store_user_get(store, "alice@example.com", &u), 0);
+    cr_assert_eq(u.priv.only_while_online, CP_USER_OPT_DEFAULT);
+    cr_assert_eq(u.priv.pep_activity, CP_USER_OPT_ON);
+    cp_user_clear(&u);
+    struct cp_user_privopts bad = {(enum cp_user_opt)5, CP_USER_OPT_OFF, CP_USER_OPT_OFF};
+    cr_assert_eq(cp_store_user_privopts(store, "alice@example.com", &bad), CP_EINVAL);
+    cp_store_close(store);
 }
