@@ -83,6 +83,7 @@ struct cp_config {
 
     /* [privilege] */
     char *roster_group; /* roster group of provisioned calendar JIDs (XEP-0356) */
+    int pep_activity;   /* 1: XEP-0108 "in a meeting" on the user's own PEP while busy (pep.c) */
 
     /* [log] */
     enum cp_log_level log_level;

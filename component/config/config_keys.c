@@ -42,6 +42,7 @@ static const char *const tentative_words[] = {"free", "busy", NULL};
 static const char *const weak_words[] = {"warn", "refuse", NULL};
 static const char *const level_words[] = {"error", "warn", "info", "debug", NULL};
 static const char *const show_words[] = {"away", "chat", "dnd", "xa", NULL};
+static const char *const bool_words[] = {"false", "true", NULL};
 /* ExchangeVersionType of the Exchange Server SE schema (types.xsd). */
 static const char *const version_words[] = {
     "Exchange2007",     "Exchange2007_SP1", "Exchange2009", "Exchange2010",     "Exchange2010_SP1",
@@ -334,6 +335,15 @@ const struct cp_config_key cp_config_keys[] = {
      .live = true,
      .offset = OFF(roster_group),
      .meaning = "roster group of the calendar JIDs put into contacts' rosters (XEP-0356)"},
+    {.section = "privilege",
+     .name = "pep_activity",
+     .type = CP_KEY_ENUM,
+     .def = "false",
+     .words = bool_words,
+     .live = true,
+     .offset = OFF(pep_activity),
+     .meaning = "true: while busy, the user's own PEP shows the activity In a meeting "
+                "(XEP-0108; needs the pubsub iq privilege)"},
 
     /* [log] */
     {.section = "log",
