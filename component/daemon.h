@@ -35,6 +35,7 @@ struct cp_daemon {
     struct cp_engine *engine; /* calendars to presence */
     struct cp_admin *admin;   /* control socket, /metrics, /healthz */
     struct cp_roster *roster; /* contacts' rosters under XEP-0356 privileges */
+    struct cp_pep *pep;       /* the user's own PEP activity while busy (XEP-0356 iq) */
     struct event *sig_term;
     struct event *sig_int;
     struct event *sig_hup;

@@ -9,6 +9,7 @@
 #include "presence.h"
 #include "stanza.h"
 #include "conn.h"
+#include "pep.h"
 #include "roster.h"
 
 #define NS_DISCO_INFO "http://jabber.org/protocol/disco#info"
@@ -275,8 +276,10 @@ on_message(xmpp_conn_t *conn, xmpp_stanza_t *msg, void *ud)
     const char *type = xmpp_stanza_get_type(msg);
     if (type && strcmp(type, "error") == 0)
         return 1;
-    if (cp_roster_on_message(d->roster, msg))
-        return 1; /* the server's XEP-0356 privilege advertisement */
+    if (cp_roster_on_message(d->roster, msg)) {
+        cp_pep_reconsider(d->pep); /* the server's XEP-0356 privilege advertisement */
+        return 1;
+    }
     xmpp_stanza_t *reply = xmpp_stanza_reply_error(msg, "cancel", "service-unavailable",
                                                    "this service takes ad-hoc commands only");
     send_and_release(d, reply);

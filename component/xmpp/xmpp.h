@@ -7,6 +7,7 @@
 #include "backoff.h"
 #include "conn.h"
 #include "guard.h"
+#include "pep.h"
 #include "presence.h"
 #include "privilege.h"
 #include "roster.h"
