@@ -253,8 +253,10 @@ on_terminate(evutil_socket_t sig, short what, void *ud)
     d->shutting_down = 1;
     cp_log_info("main", "%s received: shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
     cp_notify_send(d->notify, "STOPPING=1\nSTATUS=sending unavailable presence and closing");
-    if (cp_xmpp_is_online(d->xmpp))
+    if (cp_xmpp_is_online(d->xmpp)) {
         cp_presence_unavailable_all(d);
+        cp_pep_withdraw_all(d->pep);
+    }
     cp_xmpp_stop(d->xmpp, on_stopped, d);
 }
 

@@ -140,17 +140,13 @@ may_publish(struct cp_pep *p, const char *user)
     struct domain_note *n = note_of(p, user);
     if (priv && (priv->iq_pubsub & CP_PRIV_IQ_SET))
         return true;
-    if (!p->grace_over)
+    if (!p->grace_over || !n || n->told)
         return false;
-    if (!n || n->told) {
-        cp_log_debug("pep", "%s: activity not published (no pubsub iq privilege)", user);
-        return false;
-    }
     n->told = true;
     cp_log_info("pep",
                 "%s: activity not published: the server grants the component no pubsub iq set "
-                "for %s (XEP-0356 iq permission, see docs/privileges.md); further users of "
-                "that domain are logged at debug level",
+                "for %s (XEP-0356 iq permission, see docs/privileges.md); the other users of "
+                "that domain are not logged",
                 user, n->domain);
     return false;
 }
@@ -612,6 +608,26 @@ cp_pep_offline(struct cp_pep *p)
 }
 
 void
+cp_pep_withdraw_all(struct cp_pep *p)
+{
+    long sent = 0;
+    for (size_t i = 0; i < p->n; i++) {
+        struct pep_user *e = p->all[i];
+        if (e->shown != SHOWN_ACTIVITY && !e->in_flight)
+            continue;
+        /* The answer comes after the stream is gone: nothing waits for it. */
+        xmpp_stanza_t *iq = privileged_iq(p, e->jid, "pep-shutdown", false);
+        if (!iq)
+            continue;
+        cp_xmpp_send(p->d->xmpp, iq);
+        xmpp_stanza_release(iq);
+        sent++;
+    }
+    if (sent > 0)
+        cp_log_info("pep", "retracted the activity of %ld user(s) in a meeting", sent);
+}
+
+void
 cp_pep_reconsider(struct cp_pep *p)
 {
     for (size_t i = 0; i < p->n; i++)
@@ -621,10 +637,9 @@ cp_pep_reconsider(struct cp_pep *p)
 void
 cp_pep_user_changed(struct cp_pep *p, const char *user_jid)
 {
+    /* Tracked even while the feature is off for the user, so that turning it on (a reload)
+     * finds the users already in a meeting. */
     struct pep_user *e = find_entry(p, user_jid);
-    /* With the feature off nobody is tracked: no memory, no work per presence change. */
-    if (!e && !pep_wanted(p->d, user_jid))
-        return;
     if (!e && !(e = add_entry(p, user_jid))) {
         cp_log_warn("pep", "%s: out of memory: the activity is not published", user_jid);
         return;

@@ -5,8 +5,9 @@
  * the activity on the user themself, not only on the calendar JID. Only where the server grants
  * the component pubsub iq set for the user's domain and `[privilege] pep_activity` is true.
  *
- * What was published is remembered in memory only: after a restart the first decision about a
- * user who is not busy retracts the item, in case the last run left it (docs/privileges.md). */
+ * What was published is remembered in memory only. A shutdown retracts what it published; after
+ * a crash, the first decision about a user who is not busy retracts the item, in case the last
+ * run left it (docs/privileges.md). */
 #ifndef CP_XMPP_PEP_H
 #define CP_XMPP_PEP_H
 
@@ -24,6 +25,10 @@ void cp_pep_online(struct cp_pep *p);
 /* The stream is gone: requests in flight are forgotten; whether they reached the server is
  * unknown, so those users are decided again after the next handshake. */
 void cp_pep_offline(struct cp_pep *p);
+
+/* At shutdown, on a live stream: retracts the activity of every user it was published for
+ * (or may have been), as the calendar JIDs go unavailable; the next start publishes again. */
+void cp_pep_withdraw_all(struct cp_pep *p);
 
 /* The server advertised privileges, or the configuration was reloaded: every user known here
  * is decided again. */

@@ -2,15 +2,16 @@
 mod_privilege granting the component pubsub iq set: while alice is in a meeting (ews-sim), her
 own PEP node http://jabber.org/protocol/activity holds working/in_a_meeting, published as her
 through a XEP-0356 privileged IQ; when the meeting ends the item is retracted, her client that
-subscribed to the node is notified and the node is empty. A restart clears an item the last run
-left. Against a Prosody that grants no pubsub iq permission, nothing is published and the log
-says why.
+subscribed to the node is notified and the node is empty. A shutdown retracts it; a restart
+clears an item a crash left. Against a Prosody that grants no pubsub iq permission, nothing is
+published and the log says why.
 
 Run with /usr/bin/python3 (slixmpp)."""
 
 import os
 import re
 import sys
+import time
 import unittest
 
 from slixmpp.xmlstream.handler import Callback
@@ -38,6 +39,15 @@ def activity_items(session, client):
         return []
     items = ans.xml.find(f"{{{PUBSUB_NS}}}pubsub/{{{PUBSUB_NS}}}items")
     return items.findall(f"{{{PUBSUB_NS}}}item")
+
+
+def wait_empty(world):
+    """Waits until alice's activity node holds no item (a shutdown's retraction is sent as the
+    stream closes: its answer is nobody's to wait for)."""
+    deadline = time.monotonic() + h.TIMEOUT
+    while activity_items(world.session, world.alice):
+        assert time.monotonic() < deadline, "alice's activity node is not empty"
+        world.session.sleep(0.2)
 
 
 def in_a_meeting(item):
@@ -149,14 +159,30 @@ class PepTest(unittest.TestCase):
         self.w.session.wait_for(retracted, h.TIMEOUT, "the retraction at alice's second client")
         self.assertEqual(activity_items(self.w.session, self.w.alice), [])
 
-    def test_4_restart_clears_what_the_last_run_left(self):
-        """Published, then the daemon stops and the meeting is cancelled while it is down:
-        the next run finds alice free and retracts the item it does not remember."""
+    def test_4_shutdown_retracts_and_start_publishes_again(self):
+        """A daemon stopping during a meeting takes the activity with it, as it takes the
+        calendar JID's presence; the next start finds the meeting and publishes it again."""
         ans = self.w.sim.ok('item add alice@example.com -1m +30m busy "Review"')
+        type(self).meeting = ans[-1].split()[1]
         self.w.component.wait_log(r"pep: alice@localhost: activity in_a_meeting published",
                                   count=2)
+        self.assertEqual(len(activity_items(self.w.session, self.w.alice)), 1)
         self.w.component.stop()
-        self.w.sim.ok(f"item delete {ans[-1].split()[1]}")
+        self.assertIn("pep: retracted the activity of 1 user(s) in a meeting",
+                      self.w.component.log())
+        wait_empty(self.w)
+        self.w.component.start()
+        self.w.component.wait_log(r"pep: alice@localhost: activity in_a_meeting published",
+                                  count=3)
+        self.assertTrue(in_a_meeting(activity_items(self.w.session, self.w.alice)[0]))
+
+    def test_5_restart_clears_what_a_crash_left(self):
+        """Published, then the daemon dies and the meeting is deleted while it is down: the
+        next run finds alice free and retracts the item it does not remember."""
+        self.w.component.proc.kill()
+        self.w.component.proc.wait()
+        self.w.component.stop()
+        self.w.sim.ok(f"item delete {self.meeting}")
         self.assertEqual(len(activity_items(self.w.session, self.w.alice)), 1)
         self.w.component.start()
         self.w.component.wait_log(r"pep: alice@localhost: activity retracted", count=3)
