@@ -60,9 +60,9 @@ def in_a_meeting(item):
 
 class World:
     """ews-sim with alice's mailbox, Prosody (mod_pep, PRIVILEGES), the daemon with
-    pep_activity = true, and alice and admin logged in."""
+    pep_activity = PEP_ACTIVITY (None: not set), and alice logged in."""
 
-    def __init__(self, name, privileges):
+    def __init__(self, name, privileges, pep_activity="true"):
         self.sim = env.start_sim([("alice@example.com", "cas1")])
         self.ws = h.Workspace(name)
         try:
@@ -70,8 +70,9 @@ class World:
             self.prosody.start()
             self.component = env.write_component(os.path.join(self.ws.dir, "daemon"),
                                                  self.prosody, self.sim, [self.sim.url("cas1")])
-            with open(self.component.conf, "a") as f:
-                f.write("\n[privilege]\npep_activity = true\n")
+            if pep_activity is not None:  # None: the key left at its default
+                with open(self.component.conf, "a") as f:
+                    f.write(f"\n[privilege]\npep_activity = {pep_activity}\n")
             self.component.start()
             self.session = h.Session(self.prosody)
             self.alice = self.session.client("alice")
@@ -204,6 +205,26 @@ class NoPubsubGrantTest(unittest.TestCase):
             self.assertEqual(activity_items(w.session, w.alice), [])
             self.assertIsNone(re.search(r"pep: .*(published|retracted)$", w.component.log(),
                                         re.M))
+            failed = False
+        finally:
+            w.close(failed)
+
+
+class PepOffTest(unittest.TestCase):
+    """The grant, pep_activity not set (default false): the user's PEP is left alone."""
+
+    def test_off_by_default(self):
+        w = World("pep-off", PRIVILEGES_PEP, pep_activity=None)
+        failed = True
+        try:
+            w.component.wait_log(r"privilege: localhost grants .*\(pubsub set\)")
+            # in the calendar before the enable: the first read finds alice busy
+            w.sim.ok('item add alice@example.com -1m +30m busy "Planning"')
+            w.enable()
+            w.component.wait_log(r"engine: alice@localhost: reading -> published")
+            w.session.sleep(1)
+            self.assertEqual(activity_items(w.session, w.alice), [])
+            self.assertNotIn("pep: ", w.component.log())
             failed = False
         finally:
             w.close(failed)
