@@ -219,14 +219,22 @@ privileged_iq(struct cp_pep *p, const char *user, const char *id, bool publish)
     return outer;
 }
 
+/* A random id for a request: the answer is taken only with it, and mod_privilege refuses a
+ * wrapped IQ whose id one of its requests in flight for the same host already uses. */
+static void
+new_id(char *id, size_t len)
+{
+    unsigned char rnd[8];
+    evutil_secure_rng_get_bytes(rnd, sizeof(rnd));
+    snprintf(id, len, "pep-%02x%02x%02x%02x%02x%02x%02x%02x", rnd[0], rnd[1], rnd[2], rnd[3],
+             rnd[4], rnd[5], rnd[6], rnd[7]);
+}
+
 /* Sends the request for E from slot S. Returns 0 once it is in flight. */
 static int
 send_request(struct cp_pep *p, struct slot *s, struct pep_user *e, bool publish)
 {
-    unsigned char rnd[8];
-    evutil_secure_rng_get_bytes(rnd, sizeof(rnd));
-    snprintf(s->id, sizeof(s->id), "pep-%02x%02x%02x%02x%02x%02x%02x%02x", rnd[0], rnd[1], rnd[2],
-             rnd[3], rnd[4], rnd[5], rnd[6], rnd[7]);
+    new_id(s->id, sizeof(s->id));
     xmpp_stanza_t *iq = privileged_iq(p, e->jid, s->id, publish);
     if (!iq)
         return CP_ENOMEM;
@@ -616,7 +624,9 @@ cp_pep_withdraw_all(struct cp_pep *p)
         if (e->shown != SHOWN_ACTIVITY && !e->in_flight)
             continue;
         /* The answer comes after the stream is gone: nothing waits for it. */
-        xmpp_stanza_t *iq = privileged_iq(p, e->jid, "pep-shutdown", false);
+        char id[40];
+        new_id(id, sizeof(id));
+        xmpp_stanza_t *iq = privileged_iq(p, e->jid, id, false);
         if (!iq)
             continue;
         cp_xmpp_send(p->d->xmpp, iq);

@@ -30,10 +30,10 @@ PRIVILEGES_PEP = 'roster = "both"; iq = { ["http://jabber.org/protocol/pubsub"] 
 
 
 def activity_items(session, client):
-    """The items of alice's activity node, as CLIENT (alice) reads them: a list of <item/>
-    elements, empty when the node holds none or does not exist."""
-    ans = session.iq(client, ALICE, f"<pubsub xmlns='{PUBSUB_NS}'>"
-                                    f"<items node='{ACTIVITY_NS}'/></pubsub>")
+    """The items of CLIENT's own activity node, as it reads them: a list of <item/> elements,
+    empty when the node holds none or does not exist."""
+    ans = session.iq(client, client.boundjid.bare, f"<pubsub xmlns='{PUBSUB_NS}'>"
+                                                   f"<items node='{ACTIVITY_NS}'/></pubsub>")
     if ans["type"] == "error":
         assert h.error_condition(ans) == "item-not-found", ans
         return []
@@ -41,12 +41,12 @@ def activity_items(session, client):
     return items.findall(f"{{{PUBSUB_NS}}}item")
 
 
-def wait_empty(world):
-    """Waits until alice's activity node holds no item (a shutdown's retraction is sent as the
+def wait_empty(world, client):
+    """Waits until CLIENT's activity node holds no item (a shutdown's retraction is sent as the
     stream closes: its answer is nobody's to wait for)."""
     deadline = time.monotonic() + h.TIMEOUT
-    while activity_items(world.session, world.alice):
-        assert time.monotonic() < deadline, "alice's activity node is not empty"
+    while activity_items(world.session, client):
+        assert time.monotonic() < deadline, f"{client.boundjid.bare}'s activity node is not empty"
         world.session.sleep(0.2)
 
 
@@ -59,11 +59,11 @@ def in_a_meeting(item):
 
 
 class World:
-    """ews-sim with alice's mailbox, Prosody (mod_pep, PRIVILEGES), the daemon with
-    pep_activity = PEP_ACTIVITY (None: not set), and alice logged in."""
+    """ews-sim with alice's and bob's mailboxes, Prosody (mod_pep, PRIVILEGES), the daemon with
+    pep_activity = PEP_ACTIVITY (None: not set), and alice and bob logged in."""
 
     def __init__(self, name, privileges, pep_activity="true"):
-        self.sim = env.start_sim([("alice@example.com", "cas1")])
+        self.sim = env.start_sim([("alice@example.com", "cas1"), ("bob@example.com", "cas1")])
         self.ws = h.Workspace(name)
         try:
             self.prosody = h.Prosody(self.ws.dir, privileges=privileges, modules=("pep",))
@@ -76,12 +76,13 @@ class World:
             self.component.start()
             self.session = h.Session(self.prosody)
             self.alice = self.session.client("alice")
+            self.bob = self.session.client("bob")
         except BaseException:
             self.sim.stop()
             raise
 
-    def enable(self):
-        done = env.command(self.session, self.alice, "enable")
+    def enable(self, client=None):
+        done = env.command(self.session, client or self.alice, "enable")
         assert done["command"]["status"] == "completed", done
 
     def close(self, failed):
@@ -161,17 +162,22 @@ class PepTest(unittest.TestCase):
         self.assertEqual(activity_items(self.w.session, self.w.alice), [])
 
     def test_4_shutdown_retracts_and_start_publishes_again(self):
-        """A daemon stopping during a meeting takes the activity with it, as it takes the
-        calendar JID's presence; the next start finds the meeting and publishes it again."""
+        """A daemon stopping during meetings takes the activities with it, as it takes the
+        calendar JIDs' presence; the next start finds the meetings and publishes again."""
+        self.w.sim.ok('item add bob@example.com -1m +30m busy "Review"')
+        self.w.enable(self.w.bob)
+        self.w.component.wait_log(r"pep: bob@localhost: activity in_a_meeting published")
         ans = self.w.sim.ok('item add alice@example.com -1m +30m busy "Review"')
         type(self).meeting = ans[-1].split()[1]
         self.w.component.wait_log(r"pep: alice@localhost: activity in_a_meeting published",
                                   count=2)
         self.assertEqual(len(activity_items(self.w.session, self.w.alice)), 1)
+        self.assertEqual(len(activity_items(self.w.session, self.w.bob)), 1)
         self.w.component.stop()
-        self.assertIn("pep: retracted the activity of 1 user(s) in a meeting",
+        self.assertIn("pep: retracted the activity of 2 user(s) in a meeting",
                       self.w.component.log())
-        wait_empty(self.w)
+        wait_empty(self.w, self.w.alice)
+        wait_empty(self.w, self.w.bob)
         self.w.component.start()
         self.w.component.wait_log(r"pep: alice@localhost: activity in_a_meeting published",
                                   count=3)
