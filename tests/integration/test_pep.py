@@ -4,7 +4,8 @@ own PEP node http://jabber.org/protocol/activity holds working/in_a_meeting, pub
 through a XEP-0356 privileged IQ; when the meeting ends the item is retracted, her client that
 subscribed to the node is notified and the node is empty. A shutdown retracts it; a restart
 clears an item a crash left. Against a Prosody that grants no pubsub iq permission, nothing is
-published and the log says why.
+published and the log says why; one without mod_pep refuses, which is logged and not retried in
+a loop; with pep_activity left at its default nothing is published.
 
 Run with /usr/bin/python3 (slixmpp)."""
 
@@ -62,11 +63,11 @@ class World:
     """ews-sim with alice's and bob's mailboxes, Prosody (mod_pep, PRIVILEGES), the daemon with
     pep_activity = PEP_ACTIVITY (None: not set), and alice and bob logged in."""
 
-    def __init__(self, name, privileges, pep_activity="true"):
+    def __init__(self, name, privileges, pep_activity="true", modules=("pep",)):
         self.sim = env.start_sim([("alice@example.com", "cas1"), ("bob@example.com", "cas1")])
         self.ws = h.Workspace(name)
         try:
-            self.prosody = h.Prosody(self.ws.dir, privileges=privileges, modules=("pep",))
+            self.prosody = h.Prosody(self.ws.dir, privileges=privileges, modules=modules)
             self.prosody.start()
             self.component = env.write_component(os.path.join(self.ws.dir, "daemon"),
                                                  self.prosody, self.sim, [self.sim.url("cas1")])
@@ -211,6 +212,27 @@ class NoPubsubGrantTest(unittest.TestCase):
             self.assertEqual(activity_items(w.session, w.alice), [])
             self.assertIsNone(re.search(r"pep: .*(published|retracted)$", w.component.log(),
                                         re.M))
+            failed = False
+        finally:
+            w.close(failed)
+
+
+class PepRefusedTest(unittest.TestCase):
+    """The grant but no mod_pep: the server's refusal is logged with its condition, once per
+    change of the calendar state, not retried in a loop."""
+
+    def test_refused(self):
+        w = World("pep-refused", PRIVILEGES_PEP, modules=())
+        failed = True
+        try:
+            w.sim.ok('item add alice@example.com -1m +30m busy "Planning"')
+            w.enable()
+            w.component.wait_log(r"WARN pep: alice@localhost: the server refused publishing the "
+                                 r"activity \(service-unavailable\): not tried again until the "
+                                 r"calendar state changes")
+            w.session.sleep(2)
+            self.assertEqual(len(re.findall(r"pep: alice@localhost: publishing the activity",
+                                            w.component.log())), 1)
             failed = False
         finally:
             w.close(failed)
