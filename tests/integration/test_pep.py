@@ -4,7 +4,8 @@ own PEP node http://jabber.org/protocol/activity holds working/in_a_meeting, pub
 through a XEP-0356 privileged IQ; when the meeting ends the item is retracted, her client that
 subscribed to the node is notified and the node is empty. A shutdown retracts it; a restart
 clears an item a crash left. Against a Prosody that grants no pubsub iq permission, nothing is
-published and the log says why; one without mod_pep refuses, which is logged and not retried in
+published and the log says why; a meeting that ends while the server is down is retracted
+after the reconnect; one without mod_pep refuses, which is logged and not retried in
 a loop; with pep_activity left at its default nothing is published.
 
 Run with /usr/bin/python3 (slixmpp)."""
@@ -195,6 +196,34 @@ class PepTest(unittest.TestCase):
         self.w.component.start()
         self.w.component.wait_log(r"pep: alice@localhost: activity retracted", count=3)
         self.assertEqual(activity_items(self.w.session, self.w.alice), [])
+
+
+class PepReconnectTest(unittest.TestCase):
+    """The meeting ends while the XMPP server is down: after the component reconnects and the
+    server advertises its privileges again, the activity is retracted."""
+
+    def test_meeting_ends_while_the_stream_is_down(self):
+        w = World("pep-reconnect", PRIVILEGES_PEP)
+        failed = True
+        try:
+            ans = w.sim.ok('item add alice@example.com -1m +30m busy "Planning"')
+            w.enable()
+            w.component.wait_log(r"pep: alice@localhost: activity in_a_meeting published")
+            retracted = r"pep: alice@localhost: activity retracted"
+            before = len(re.findall(retracted, w.component.log()))
+            w.session.close()
+            w.prosody.stop()
+            w.sim.ok(f"item delete {ans[-1].split()[1]}")
+            w.component.wait_log(r"engine: alice@localhost: now free")
+            w.prosody.start()
+            w.component.wait_log(r"connected to .* as component", count=2)
+            w.component.wait_log(retracted, count=before + 1)
+            w.session = h.Session(w.prosody)
+            w.alice = w.session.client("alice")
+            self.assertEqual(activity_items(w.session, w.alice), [])
+            failed = False
+        finally:
+            w.close(failed)
 
 
 class NoPubsubGrantTest(unittest.TestCase):
