@@ -3,10 +3,10 @@ mod_privilege granting the component pubsub iq set: while alice is in a meeting 
 own PEP node http://jabber.org/protocol/activity holds working/in_a_meeting, published as her
 through a XEP-0356 privileged IQ; when the meeting ends the item is retracted, her client that
 subscribed to the node is notified and the node is empty. A shutdown retracts it; a restart
-clears an item a crash left. Against a Prosody that grants no pubsub iq permission, nothing is
-published and the log says why; a meeting that ends while the server is down is retracted
-after the reconnect; one without mod_pep refuses, which is logged and not retried in
-a loop; with pep_activity left at its default nothing is published.
+clears an item a crash left; a meeting that ends while the server is down is retracted after
+the reconnect. Without the pubsub iq grant nothing is published and the log says why; a server
+without mod_pep refuses, which is logged and not retried in a loop; with pep_activity left at
+its default nothing is published.
 
 Run with /usr/bin/python3 (slixmpp)."""
 
