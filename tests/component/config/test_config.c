@@ -145,6 +145,7 @@ Test(config, minimal_file_takes_every_default)
     cr_assert_str_eq(c->oof_show, "away");
     cr_assert_str_eq(c->oof_status, "Out of office");
     cr_assert_str_eq(c->roster_group, "Calendars");
+    cr_assert_eq(c->pep_activity, 0, "PEP activity is off unless the administrator turns it on");
     cr_assert_eq(c->log_level, CP_LOG_INFO);
     cp_config_free(c);
     free(p);
@@ -194,6 +195,7 @@ Test(config, every_key_parsed)
     cr_assert_str_eq(c->oof_show, "dnd");
     cr_assert_str_eq(c->oof_status, "Away");
     cr_assert_str_eq(c->roster_group, "Team calendars");
+    cr_assert_eq(c->pep_activity, 1);
     cr_assert_eq(c->log_level, CP_LOG_DEBUG);
     cp_config_free(c);
     free(p);
