@@ -50,6 +50,7 @@ struct pep_user {
     enum shown shown;
     bool queued;    /* in the ring, waiting for a decision */
     bool in_flight; /* a slot carries a request for it */
+    bool deferred;  /* the last request failed for a passing reason: wait for the next tick */
     /* The server refused the last request with a lasting error: not tried again while the
      * user stays busy (GIVEN_UP_BUSY) or not busy. */
     bool given_up;
@@ -256,7 +257,7 @@ decide(struct cp_pep *p, struct slot *s, struct pep_user *e)
 {
     bool wanted = pep_wanted(p->d, e->jid);
     bool busy = wanted && busy_now(p->d, e->jid);
-    if (e->given_up && e->given_up_busy == busy)
+    if (e->deferred || (e->given_up && e->given_up_busy == busy))
         return;
     e->given_up = false;
     if (e->shown == (busy ? SHOWN_ACTIVITY : SHOWN_NONE))
@@ -267,11 +268,11 @@ decide(struct cp_pep *p, struct slot *s, struct pep_user *e)
         return;
     if (!may_publish(p, e->jid))
         return;
-    if (send_request(p, s, e, busy) != 0)
-        cp_log_warn("pep",
-                    "%s: out of memory building the activity request: trying again in "
-                    "%d s",
+    if (send_request(p, s, e, busy) != 0) {
+        e->deferred = true;
+        cp_log_warn("pep", "%s: out of memory building the activity request: trying again in %d s",
                     e->jid, RETRY_S);
+    }
 }
 
 /* ---- answers ---- */
@@ -335,6 +336,7 @@ outcome(struct cp_pep *p, struct slot *s, const char *cond, const char *etype, b
     }
     e->shown = SHOWN_UNKNOWN;
     if (strcmp(etype, "wait") == 0) {
+        e->deferred = true;
         cp_log_warn("pep", "%s: %s the activity failed (%s): trying again within %d s", e->jid,
                     what, cond, RETRY_S);
         return;
@@ -402,6 +404,7 @@ on_timeout(evutil_socket_t fd, short what, void *ud)
     cp_log_warn("pep", "%s: no answer to %s the activity in %d s: trying again within %d s",
                 s->e->jid, s->publish ? "publishing" : "retracting", OP_TIMEOUT_S, RETRY_S);
     s->e->shown = SHOWN_UNKNOWN;
+    s->e->deferred = true;
     release(s);
     pump(p);
 }
@@ -526,11 +529,20 @@ on_grace(evutil_socket_t fd, short what, void *ud)
     cp_pep_reconsider(p);
 }
 
+/* Ends the wait of the users deferred after a passing failure. */
+static void
+undefer_all(struct cp_pep *p)
+{
+    for (size_t i = 0; i < p->n; i++)
+        p->all[i]->deferred = false;
+}
+
 static void
 on_retry(evutil_socket_t fd, short what, void *ud)
 {
     (void)fd;
     (void)what;
+    undefer_all(ud);
     cp_pep_reconsider(ud);
 }
 
@@ -596,6 +608,7 @@ cp_pep_online(struct cp_pep *p)
     struct timeval grace = {GRACE_MS / 1000, (GRACE_MS % 1000) * 1000};
     p->online = true;
     p->grace_over = false;
+    undefer_all(p); /* a new stream: what failed on the old one may well work */
     p->nnotes = 0;
     event_add(p->grace, &grace);
     event_add(p->retry, &every);
