@@ -127,7 +127,9 @@ static const struct cp_adhoc_ops adhoc_ops = {
 static void
 engine_publish(void *ud, const char *user_jid)
 {
-    cp_presence_publish_user(ud, user_jid);
+    struct cp_daemon *d = ud;
+    cp_presence_publish_user(d, user_jid);
+    cp_pep_user_changed(d->pep, user_jid);
 }
 
 static size_t
@@ -211,6 +213,7 @@ on_online(void *ud)
     cp_presence_publish_all(d);
     cp_roster_online(d->roster);
     cp_own_online(d->own);
+    cp_pep_online(d->pep);
     /* Ready means the store is open and the XMPP server took the handshake: from here a
      * `systemctl start` that returned can be followed by commands that work. */
     notify_status(d, d->ready ? "" : "READY=1\n");
@@ -223,6 +226,7 @@ on_offline(void *ud)
     struct cp_daemon *d = ud;
     cp_roster_offline(d->roster);
     cp_own_offline(d->own);
+    cp_pep_offline(d->pep);
     if (!d->shutting_down)
         notify_status(d, "");
 }
@@ -260,8 +264,10 @@ on_terminate(evutil_socket_t sig, short what, void *ud)
     d->shutting_down = 1;
     cp_log_info("main", "%s received: shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
     cp_notify_send(d->notify, "STOPPING=1\nSTATUS=sending unavailable presence and closing");
-    if (cp_xmpp_is_online(d->xmpp))
+    if (cp_xmpp_is_online(d->xmpp)) {
         cp_presence_unavailable_all(d);
+        cp_pep_withdraw_all(d->pep);
+    }
     cp_xmpp_stop(d->xmpp, on_stopped, d);
 }
 
@@ -345,6 +351,7 @@ cp_daemon_reload(struct cp_daemon *d, char *msg, size_t msglen)
     cp_engine_set_config(d->engine, fresh);
     cp_config_free(d->cfg);
     d->cfg = fresh;
+    cp_pep_reconsider(d->pep); /* pep_activity may have changed */
     if (!changed)
         snprintf(msg, msglen, "configuration reloaded: nothing changed");
     cp_log_info("config", "reloaded %s (%d change(s) need a restart)", fresh->path, r.restart);
@@ -387,6 +394,7 @@ daemon_free(struct cp_daemon *d)
     cp_daemon_gateway_free(d);
     cp_adhoc_free(d->adhoc);
     cp_own_free(d->own);
+    cp_pep_free(d->pep);
     cp_roster_free(d->roster);
     cp_engine_free(d->engine);
     cp_xmpp_free(d->xmpp);
@@ -429,13 +437,15 @@ cp_daemon_run(struct cp_config *cfg)
                          cfg->reconnect_max, &xmpp_events, &d);
     d.roster = d.xmpp ? cp_roster_new(&d) : NULL;
     d.own = d.roster ? cp_own_new(&d) : NULL;
+    d.pep = d.xmpp ? cp_pep_new(&d) : NULL;
     d.adhoc = cp_adhoc_new(d.store, &adhoc_ops, &d);
     int gw = cp_daemon_gateway_init(&d);
     d.sig_term = evsignal_new(d.base, SIGTERM, on_terminate, &d);
     d.sig_int = evsignal_new(d.base, SIGINT, on_terminate, &d);
     d.sig_hup = evsignal_new(d.base, SIGHUP, on_hup, &d);
     d.housekeeping = event_new(d.base, -1, EV_PERSIST, on_housekeeping, &d);
-    if (!d.xmpp || !d.roster || !d.own || !d.adhoc || gw != 0 || !d.sig_term || !d.sig_int ||
+    if (!d.xmpp || !d.roster || !d.own || !d.pep || !d.adhoc || gw != 0 || !d.sig_term ||
+        !d.sig_int ||
         !d.sig_hup || !d.housekeeping) {
         cp_log_error("main", "out of memory at start-up");
         daemon_free(&d);

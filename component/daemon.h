@@ -36,6 +36,7 @@ struct cp_daemon {
     struct cp_admin *admin;   /* control socket, /metrics, /healthz */
     struct cp_roster *roster; /* contacts' rosters under XEP-0356 privileges */
     struct cp_own *own;       /* the users' own presence, under the same */
+    struct cp_pep *pep;       /* the user's own PEP activity while busy (XEP-0356 iq) */
     struct event *sig_term;
     struct event *sig_int;
     struct event *sig_hup;

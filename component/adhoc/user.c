@@ -241,7 +241,11 @@ settings_form(struct cp_adhoc_req *req, const struct cp_user *user)
                       user->priv.only_while_online, req->cfg->only_while_online) == NULL ||
         add_opt_field(form, "respect_own_status",
                       "Show no meetings while my own status is busy, away or extended away",
-                      user->priv.respect_own_status, req->cfg->respect_own_status) == NULL) {
+                      user->priv.respect_own_status, req->cfg->respect_own_status) == NULL ||
+        add_opt_field(form, "pep_activity",
+                      "While I am in a meeting, show the activity \"In a meeting\" on me "
+                      "(needs the server's pubsub privilege)",
+                      user->priv.pep_activity, req->cfg->pep_activity) == NULL) {
         xmpp_stanza_release(form);
         return NULL;
     }
@@ -310,6 +314,8 @@ settings_save(struct cp_adhoc_req *req, struct cp_user *user)
     xmpp_stanza_t *refused = read_opt(req, "only_while_online", &priv.only_while_online, &bad);
     if (!bad)
         refused = read_opt(req, "respect_own_status", &priv.respect_own_status, &bad);
+    if (!bad)
+        refused = read_opt(req, "pep_activity", &priv.pep_activity, &bad);
     if (bad)
         return refused;
     if (cp_store_user_settings(req->adhoc->store, req->bare, tentative, include_subject) != 0 ||
@@ -317,9 +323,10 @@ settings_save(struct cp_adhoc_req *req, struct cp_user *user)
         return cp_adhoc_error(req, "wait", "internal-server-error", NULL);
     cp_log_info("adhoc",
                 "%s: settings: tentative %s, subject %s, only while online %s, respect "
-                "own status %s",
+                "own status %s, PEP activity %s",
                 req->bare, tentative_name(tentative), include_subject ? "shown" : "hidden",
-                opt_name(priv.only_while_online), opt_name(priv.respect_own_status));
+                opt_name(priv.only_while_online), opt_name(priv.respect_own_status),
+                opt_name(priv.pep_activity));
     if (req->adhoc->ops.user_changed != NULL)
         req->adhoc->ops.user_changed(req->adhoc->ud, req->bare);
     return cp_adhoc_complete(req, "info", "Settings saved.", NULL);

@@ -268,6 +268,7 @@ cmd_user_show(struct ctl_conn *c, const char *arg)
     static const char *const opt[] = {"default", "off", "on"}; /* by enum cp_user_opt + 1 */
     ctl_reply(c, "only_while_online: %s", opt[u.priv.only_while_online + 1]);
     ctl_reply(c, "respect_own_status: %s", opt[u.priv.respect_own_status + 1]);
+    ctl_reply(c, "pep_activity: %s", opt[u.priv.pep_activity + 1]);
     char mode[256];
     cp_own_user_mode(d->own, jid, &u, mode, sizeof(mode));
     ctl_reply(c, "mode: %s", mode);

@@ -87,6 +87,7 @@ struct cp_config {
      * index of false/true in the key table) */
     int only_while_online;
     int respect_own_status;
+    int pep_activity;   /* 1: XEP-0108 "in a meeting" on the user's own PEP while busy (pep.c) */
 
     /* [log] */
     enum cp_log_level log_level;

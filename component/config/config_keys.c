@@ -353,6 +353,15 @@ const struct cp_config_key cp_config_keys[] = {
      .offset = OFF(respect_own_status),
      .meaning = "default of the user setting: no meeting shown while the user's own show is "
                 "dnd, away or xa (needs the XEP-0356 presence permission)"},
+    {.section = "privilege",
+     .name = "pep_activity",
+     .type = CP_KEY_ENUM,
+     .def = "false",
+     .words = bool_words,
+     .live = true,
+     .offset = OFF(pep_activity),
+     .meaning = "default of the user setting: while busy, the user's own PEP shows the "
+                "activity In a meeting (XEP-0108; needs the pubsub iq privilege)"},
 
     /* [log] */
     {.section = "log",

@@ -332,9 +332,12 @@ cp_own_user_mode(struct cp_own *o, const char *user_jid, const struct cp_user *u
     options_of(o, user, &online, &status);
     const char *honoured =
         presence_granted(o, user_jid) ? "" : " (not honoured: no presence permission)";
-    snprintf(buf, len, "%s%s%s%s", cp_roster_mode(o->d->roster, user_jid),
+    bool pep = o->d->cfg->pep_activity != 0;
+    if (user && user->priv.pep_activity != CP_USER_OPT_DEFAULT)
+        pep = user->priv.pep_activity == CP_USER_OPT_ON;
+    snprintf(buf, len, "%s%s%s%s%s", cp_roster_mode(o->d->roster, user_jid),
              online ? ", only-while-online" : "", status ? ", respect-own-status" : "",
-             (online || status) ? honoured : "");
+             (online || status) ? honoured : "", pep ? ", pep-activity" : "");
 }
 
 char *

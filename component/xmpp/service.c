@@ -10,6 +10,7 @@
 #include "stanza.h"
 #include "conn.h"
 #include "own.h"
+#include "pep.h"
 #include "roster.h"
 
 #define NS_DISCO_INFO "http://jabber.org/protocol/disco#info"
@@ -278,6 +279,7 @@ on_message(xmpp_conn_t *conn, xmpp_stanza_t *msg, void *ud)
         return 1;
     if (cp_roster_on_message(d->roster, msg)) { /* the server's XEP-0356 advertisement */
         cp_own_privileges_changed(d->own, xmpp_stanza_get_from(msg));
+        cp_pep_reconsider(d->pep);
         return 1;
     }
     xmpp_stanza_t *reply = xmpp_stanza_reply_error(msg, "cancel", "service-unavailable",

@@ -8,6 +8,7 @@
 #include "conn.h"
 #include "guard.h"
 #include "own.h"
+#include "pep.h"
 #include "presence.h"
 #include "privilege.h"
 #include "roster.h"

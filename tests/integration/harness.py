@@ -64,15 +64,17 @@ class Prosody:
 
     PRIVILEGES, when given, is the body of the component's entry in `privileged_entities`
     (e.g. PRIVILEGES_FULL): mod_privilege is then loaded globally and on the component, and the
-    entry is set on the served host, as mod_privilege's README says."""
+    entry is set on the served host, as mod_privilege's README says. MODULES are further
+    modules to load (e.g. "pep")."""
 
-    def __init__(self, workdir, secret=SECRET, privileges=None):
+    def __init__(self, workdir, secret=SECRET, privileges=None, modules=()):
         self.dir = os.path.join(workdir, "prosody")
         os.makedirs(os.path.join(self.dir, "data"), exist_ok=True)
         self.c2s_port = free_port()
         self.component_port = free_port()
         self.secret = secret
         self.privileges = privileges
+        self.modules = modules
         self.cfg = os.path.join(self.dir, "prosody.cfg.lua")
         self.proc = None
         self._write_config()
@@ -82,7 +84,8 @@ class Prosody:
 
     def _write_config(self):
         d = self.dir
-        priv_module = '; "privilege"' if self.privileges else ""
+        extra_modules = '; "privilege"' if self.privileges else ""
+        extra_modules += "".join(f'; "{m}"' for m in self.modules)
         priv_host = (f'    privileged_entities = {{ ["{COMPONENT}"] = {{ {self.privileges} }} }}\n'
                      if self.privileges else "")
         priv_component = '    modules_enabled = { "privilege" }\n' if self.privileges else ""
@@ -97,7 +100,7 @@ component_interfaces = {{ "127.0.0.1" }}
 c2s_ports = {{ {self.c2s_port} }}
 component_ports = {{ {self.component_port} }}
 s2s_ports = {{ }}
-modules_enabled = {{ "roster"; "saslauth"; "disco"; "ping"; "presence"; "posix"{priv_module} }}
+modules_enabled = {{ "roster"; "saslauth"; "disco"; "ping"; "presence"; "posix"{extra_modules} }}
 modules_disabled = {{ "s2s"; "offline"; "tls" }}
 c2s_require_encryption = false
 allow_unencrypted_plain_auth = true

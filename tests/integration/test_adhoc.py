@@ -138,14 +138,17 @@ class AdhocTest(unittest.TestCase):
         self.assertEqual(first["command"]["status"], "executing")
         self.assertEqual(fields(first), {"tentative": "default", "include_subject": False,
                                          "only_while_online": "default",
-                                         "respect_own_status": "default"})
+                                         "respect_own_status": "default",
+                                         "pep_activity": "default"})
         self.assertCompleted(self.cmd(self.alice, "settings", "complete",
-                                      submit_form({"tentative": "busy", "include_subject": "1"}),
+                                      submit_form({"tentative": "busy", "include_subject": "1",
+                                                   "pep_activity": "on"}),
                                       first["command"]["sessionid"]), "info", "saved")
         again = self.cmd(self.alice, "settings")
         self.assertEqual(fields(again), {"tentative": "busy", "include_subject": True,
                                          "only_while_online": "default",
-                                         "respect_own_status": "default"})
+                                         "respect_own_status": "default",
+                                         "pep_activity": "on"})
         self.assertEqual(self.cmd(self.alice, "settings", "cancel",
                                   sessionid=again["command"]["sessionid"])["command"]["status"],
                          "canceled")

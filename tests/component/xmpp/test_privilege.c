@@ -77,6 +77,40 @@ Test(privilege, iq_namespaces_counted)
                  0);
     cr_assert_eq(p.roster, CP_PRIV_ROSTER_SET);
     cr_assert_eq(p.iq_spaces, 2);
+    cr_assert_eq(p.iq_pubsub, CP_PRIV_IQ_SET);
+    char text[160];
+    cp_privilege_describe(&p, text, sizeof(text));
+    cr_assert_str_eq(text,
+                     "roster set, message none, presence none, iq 2 namespace(s) (pubsub set)");
+}
+
+/* PEP (pep.c) needs pubsub set: another namespace, or pubsub get only, is not enough. */
+Test(privilege, iq_pubsub_access)
+{
+    struct cp_privileges p;
+    cr_assert_eq(parse("<message><privilege xmlns='urn:xmpp:privilege:2'><perm access='iq'>"
+                       "<namespace ns='urn:xmpp:mam:2' type='set'/></perm></privilege></message>",
+                       &p),
+                 0);
+    cr_assert_eq(p.iq_pubsub, 0);
+    cr_assert_eq(parse("<message><privilege xmlns='urn:xmpp:privilege:2'><perm access='iq'>"
+                       "<namespace ns='http://jabber.org/protocol/pubsub' type='get'/>"
+                       "</perm></privilege></message>",
+                       &p),
+                 0);
+    cr_assert_eq(p.iq_pubsub, CP_PRIV_IQ_GET);
+    cr_assert_eq(parse("<message><privilege xmlns='urn:xmpp:privilege:2'><perm access='iq'>"
+                       "<namespace ns='http://jabber.org/protocol/pubsub' type='both'/>"
+                       "</perm></privilege></message>",
+                       &p),
+                 0);
+    cr_assert_eq(p.iq_pubsub, CP_PRIV_IQ_GET | CP_PRIV_IQ_SET);
+    cr_assert_eq(parse("<message><privilege xmlns='urn:xmpp:privilege:2'><perm access='iq'>"
+                       "<namespace ns='http://jabber.org/protocol/pubsub'/>"
+                       "</perm></privilege></message>",
+                       &p),
+                 0, "a namespace without a type grants nothing, as mod_privilege sends it");
+    cr_assert_eq(p.iq_pubsub, 0);
 }
 
 Test(privilege, not_an_advertisement)
