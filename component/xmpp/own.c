@@ -35,6 +35,7 @@ struct ask {
     time_t sent;
     char id[40];
     char ver[128];
+    char to[CP_JID_FULL_MAX]; /* the resource asked: only its answer is taken */
 };
 
 struct cp_own {
@@ -243,7 +244,7 @@ ask_caps(struct cp_own *o, const char *full, xmpp_stanza_t *c)
     const char *ver = xmpp_stanza_get_attribute(c, "ver");
     const char *node = xmpp_stanza_get_attribute(c, "node");
     struct ask *a = ask_slot(o);
-    if (!a || strlen(ver) >= sizeof(a->ver))
+    if (!a || strlen(ver) >= sizeof(a->ver) || strlen(full) >= sizeof(a->to))
         return;
     unsigned char rnd[8];
     char nodever[1024];
@@ -259,6 +260,7 @@ ask_caps(struct cp_own *o, const char *full, xmpp_stanza_t *c)
         return;
     }
     snprintf(a->ver, sizeof(a->ver), "%s", ver);
+    snprintf(a->to, sizeof(a->to), "%s", full);
     a->busy = true;
     a->sent = time(NULL);
     if (node && (size_t)snprintf(nodever, sizeof(nodever), "%s#%s", node, ver) < sizeof(nodever))
@@ -276,7 +278,12 @@ on_caps(xmpp_conn_t *conn, xmpp_stanza_t *stanza, void *ud)
     (void)conn;
     struct ask *a = ud;
     const char *type = xmpp_stanza_get_type(stanza);
+    const char *from = xmpp_stanza_get_from(stanza);
     enum cp_seen_caps caps = CP_CAPS_PLAIN;
+    /* Ids are random, yet an answer from anyone but the resource asked would let one user
+     * decide what a client version is said to support for everyone: ignored, still waiting. */
+    if (!from || strcmp(from, a->to) != 0)
+        return 1;
     xmpp_stanza_t *q = xmpp_stanza_get_child_by_name_and_ns(stanza, "query", NS_DISCO_INFO);
     if (type && strcmp(type, "result") == 0 && q) {
         for (xmpp_stanza_t *f = xmpp_stanza_get_children(q); f; f = xmpp_stanza_get_next(f)) {
