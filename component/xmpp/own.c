@@ -172,17 +172,13 @@ cp_own_on_presence(struct cp_own *o, xmpp_stanza_t *presence)
         return false;
     bool available = type == NULL;
     xmpp_stanza_t *show = xmpp_stanza_get_child_by_name(presence, "show");
-    xmpp_stanza_t *st = xmpp_stanza_get_child_by_name(presence, "status");
     xmpp_stanza_t *c = xmpp_stanza_get_child_by_name_and_ns(presence, "c", NS_CAPS);
     char *show_text = show ? xmpp_stanza_get_text(show) : NULL;
-    char *status_text = st ? xmpp_stanza_get_text(st) : NULL;
     const char *ver = c ? xmpp_stanza_get_attribute(c, "ver") : NULL;
-    int rc = cp_seen_update(o->seen, from, available, show_text, status_text, ver);
+    int rc = cp_seen_update(o->seen, from, available, show_text, ver);
     xmpp_ctx_t *ctx = cp_xmpp_ctx(o->d->xmpp);
     if (show_text)
         xmpp_free(ctx, show_text);
-    if (status_text)
-        xmpp_free(ctx, status_text);
     if (rc == CP_ENOMEM)
         cp_log_warn("own", "%s: out of memory recording the user's presence", bare);
     if (rc < 0)

@@ -16,8 +16,7 @@
 struct res {
     char *resource; /* owned */
     enum cp_seen_show show;
-    char *status; /* owned, may be NULL */
-    char *ver;    /* owned, may be NULL */
+    char *ver; /* owned, may be NULL */
     struct res *next;
 };
 
@@ -113,7 +112,6 @@ static void
 res_free(struct res *r)
 {
     free(r->resource);
-    free(r->status);
     free(r->ver);
     free(r);
 }
@@ -219,7 +217,7 @@ dup_or_null(const char *s, bool *failed)
 /* Ownership: copies FULL_JID's parts, SHOW, STATUS and VER. */
 int
 cp_seen_update(struct cp_seen *s, const char *full_jid, bool available, const char *show,
-               const char *status, const char *ver)
+               const char *ver)
 {
     char bare[CP_JID_BARE_MAX];
     const char *slash = strchr(full_jid, '/');
@@ -274,15 +272,10 @@ cp_seen_update(struct cp_seen *s, const char *full_jid, bool available, const ch
         u->res = r;
     }
     bool failed = false;
-    char *st = dup_or_null(status, &failed), *v = dup_or_null(ver, &failed);
-    if (failed) {
-        free(st);
-        free(v);
+    char *v = dup_or_null(ver, &failed);
+    if (failed)
         return CP_ENOMEM;
-    }
-    free(r->status);
     free(r->ver);
-    r->status = st;
     r->ver = v;
     r->show = show_of(show);
     return best(u, &which) != before;
@@ -293,14 +286,6 @@ cp_seen_best(const struct cp_seen *s, const char *bare)
 {
     const struct res *which;
     return best(find(s, bare), &which);
-}
-
-const char *
-cp_seen_status(const struct cp_seen *s, const char *bare)
-{
-    const struct res *which;
-    best(find(s, bare), &which);
-    return which ? which->status : NULL;
 }
 
 const char *

@@ -2,7 +2,7 @@
  * presence permission (Prosody's mod_privilege, `presence = "managed_entity"` or "roster"):
  * every available or unavailable broadcast of every resource of the server's users, addressed
  * to the component's domain, plus the current presence of each resource right after the
- * handshake. This table keeps, per bare JID, its online resources with their show, status and
+ * handshake. This table keeps, per bare JID, its online resources with their show and
  * entity-capabilities hash (XEP-0115), and the features learnt per hash. It sends nothing. */
 #ifndef CP_XMPP_SEEN_H
 #define CP_XMPP_SEEN_H
@@ -39,17 +39,15 @@ void cp_seen_free(struct cp_seen *s);
 void cp_seen_clear(struct cp_seen *s);
 
 /* FULL_JID (borrowed) is now available with SHOW (the text of <show/>; NULL or unknown words
- * count as plain online), STATUS and caps VER (NULL: none), or, AVAILABLE false, gone.
+ * count as plain online) and caps VER (NULL: none), or, AVAILABLE false, gone. The status text
+ * is not kept: nothing here needs what users write in it.
  * Returns 1 when its bare JID's best show changed (online, offline or another show), 0 when
  * not, CP_EINVAL for a JID without resource, CP_ENOMEM. */
 int cp_seen_update(struct cp_seen *s, const char *full_jid, bool available, const char *show,
-                   const char *status, const char *ver);
+                   const char *ver);
 
 /* BARE's best show over its resources; CP_SEEN_OFFLINE when none is online. */
 enum cp_seen_show cp_seen_best(const struct cp_seen *s, const char *bare);
-/* The status text of the resource whose show is the best (borrowed until the next update), or
- * NULL. */
-const char *cp_seen_status(const struct cp_seen *s, const char *bare);
 /* "offline", "dnd", "xa", "away", "online", "chat". */
 const char *cp_seen_show_name(enum cp_seen_show show);
 /* Bare JIDs with at least one resource online. */

@@ -28,48 +28,46 @@ TestSuite(seen, .init = setup, .fini = teardown);
 Test(seen, first_resource_online_and_last_one_gone_are_changes)
 {
     cr_assert_eq(cp_seen_best(s, "alice@example.com"), CP_SEEN_OFFLINE);
-    cr_assert_eq(cp_seen_update(s, "alice@example.com/phone", true, NULL, NULL, NULL), 1);
+    cr_assert_eq(cp_seen_update(s, "alice@example.com/phone", true, NULL, NULL), 1);
     cr_assert_eq(cp_seen_best(s, "alice@example.com"), CP_SEEN_ONLINE);
     cr_assert_eq(cp_seen_online_count(s), 1);
     /* the same again: nothing changed */
-    cr_assert_eq(cp_seen_update(s, "alice@example.com/phone", true, NULL, NULL, NULL), 0);
-    cr_assert_eq(cp_seen_update(s, "alice@example.com/phone", false, NULL, NULL, NULL), 1);
+    cr_assert_eq(cp_seen_update(s, "alice@example.com/phone", true, NULL, NULL), 0);
+    cr_assert_eq(cp_seen_update(s, "alice@example.com/phone", false, NULL, NULL), 1);
     cr_assert_eq(cp_seen_best(s, "alice@example.com"), CP_SEEN_OFFLINE);
     cr_assert_eq(cp_seen_online_count(s), 0);
     /* unavailable from a resource never seen: nothing to do */
-    cr_assert_eq(cp_seen_update(s, "alice@example.com/desk", false, NULL, NULL, NULL), 0);
+    cr_assert_eq(cp_seen_update(s, "alice@example.com/desk", false, NULL, NULL), 0);
 }
 
 Test(seen, the_most_available_resource_wins)
 {
-    cr_assert_eq(cp_seen_update(s, "alice@example.com/desk", true, "dnd", "Busy", NULL), 1);
+    cr_assert_eq(cp_seen_update(s, "alice@example.com/desk", true, "dnd", NULL), 1);
     cr_assert_eq(cp_seen_best(s, "alice@example.com"), CP_SEEN_DND);
-    cr_assert_str_eq(cp_seen_status(s, "alice@example.com"), "Busy");
     /* a second resource, away: dnd stays worse than away, so away is the best */
-    cr_assert_eq(cp_seen_update(s, "alice@example.com/phone", true, "away", NULL, NULL), 1);
+    cr_assert_eq(cp_seen_update(s, "alice@example.com/phone", true, "away", NULL), 1);
     cr_assert_eq(cp_seen_best(s, "alice@example.com"), CP_SEEN_AWAY);
-    cr_assert_null(cp_seen_status(s, "alice@example.com"));
     /* the desk goes online: plain online beats away */
-    cr_assert_eq(cp_seen_update(s, "alice@example.com/desk", true, NULL, NULL, NULL), 1);
+    cr_assert_eq(cp_seen_update(s, "alice@example.com/desk", true, NULL, NULL), 1);
     cr_assert_eq(cp_seen_best(s, "alice@example.com"), CP_SEEN_ONLINE);
     /* the phone leaves: still online through the desk, no change */
-    cr_assert_eq(cp_seen_update(s, "alice@example.com/phone", false, NULL, NULL, NULL), 0);
+    cr_assert_eq(cp_seen_update(s, "alice@example.com/phone", false, NULL, NULL), 0);
     cr_assert_eq(cp_seen_best(s, "alice@example.com"), CP_SEEN_ONLINE);
-    cr_assert_eq(cp_seen_update(s, "alice@example.com/desk", true, "xa", NULL, NULL), 1);
+    cr_assert_eq(cp_seen_update(s, "alice@example.com/desk", true, "xa", NULL), 1);
     cr_assert_str_eq(cp_seen_show_name(cp_seen_best(s, "alice@example.com")), "xa");
     /* an unknown <show/> word counts as online */
-    cr_assert_eq(cp_seen_update(s, "alice@example.com/desk", true, "busy!", NULL, NULL), 1);
+    cr_assert_eq(cp_seen_update(s, "alice@example.com/desk", true, "busy!", NULL), 1);
     cr_assert_eq(cp_seen_best(s, "alice@example.com"), CP_SEEN_ONLINE);
 }
 
 Test(seen, users_are_kept_apart_and_jids_normalised)
 {
-    cr_assert_eq(cp_seen_update(s, "Alice@Example.COM/r", true, "dnd", NULL, NULL), 1);
-    cr_assert_eq(cp_seen_update(s, "bob@example.com/r", true, NULL, NULL, NULL), 1);
+    cr_assert_eq(cp_seen_update(s, "Alice@Example.COM/r", true, "dnd", NULL), 1);
+    cr_assert_eq(cp_seen_update(s, "bob@example.com/r", true, NULL, NULL), 1);
     cr_assert_eq(cp_seen_best(s, "alice@example.com"), CP_SEEN_DND);
     cr_assert_eq(cp_seen_best(s, "bob@example.com"), CP_SEEN_ONLINE);
     cr_assert_eq(cp_seen_online_count(s), 2);
-    cr_assert_eq(cp_seen_update(s, "bob@example.com", true, NULL, NULL, NULL), CP_EINVAL);
+    cr_assert_eq(cp_seen_update(s, "bob@example.com", true, NULL, NULL), CP_EINVAL);
     cp_seen_clear(s);
     cr_assert_eq(cp_seen_online_count(s), 0);
     cr_assert_eq(cp_seen_best(s, "alice@example.com"), CP_SEEN_OFFLINE);
@@ -80,7 +78,7 @@ Test(seen, thousands_of_users_grow_the_table)
     char jid[64];
     for (int i = 0; i < 5000; i++) {
         snprintf(jid, sizeof(jid), "u%d@example.com/r", i);
-        cr_assert_eq(cp_seen_update(s, jid, true, i % 2 ? "away" : NULL, NULL, NULL), 1);
+        cr_assert_eq(cp_seen_update(s, jid, true, i % 2 ? "away" : NULL, NULL), 1);
     }
     cr_assert_eq(cp_seen_online_count(s), 5000);
     cr_assert_eq(cp_seen_best(s, "u4999@example.com"), CP_SEEN_AWAY);
@@ -90,8 +88,8 @@ Test(seen, thousands_of_users_grow_the_table)
 Test(seen, rosterx_resource_is_found_by_its_caps)
 {
     char full[256];
-    cr_assert_eq(cp_seen_update(s, "bob@example.com/laptop", true, NULL, NULL, "VER1="), 1);
-    cr_assert_eq(cp_seen_update(s, "bob@example.com/phone", true, NULL, NULL, "VER2="), 0);
+    cr_assert_eq(cp_seen_update(s, "bob@example.com/laptop", true, NULL, "VER1="), 1);
+    cr_assert_eq(cp_seen_update(s, "bob@example.com/phone", true, NULL, "VER2="), 0);
     cr_assert_eq(cp_seen_caps_get(s, "VER1="), CP_CAPS_UNKNOWN);
     cr_assert_eq(cp_seen_rosterx_resource(s, "bob@example.com", full, sizeof(full)), CP_ENOTFOUND);
     cr_assert_eq(cp_seen_caps_set(s, "VER1=", CP_CAPS_PLAIN), 0);
@@ -101,7 +99,7 @@ Test(seen, rosterx_resource_is_found_by_its_caps)
     cr_assert_eq(cp_seen_rosterx_resource(s, "bob@example.com", full, sizeof(full)), 0);
     cr_assert_str_eq(full, "bob@example.com/phone");
     /* the resource leaves: nobody to suggest to */
-    cr_assert_eq(cp_seen_update(s, "bob@example.com/phone", false, NULL, NULL, NULL), 0);
+    cr_assert_eq(cp_seen_update(s, "bob@example.com/phone", false, NULL, NULL), 0);
     cr_assert_eq(cp_seen_rosterx_resource(s, "bob@example.com", full, sizeof(full)), CP_ENOTFOUND);
 }
 
