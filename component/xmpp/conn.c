@@ -32,6 +32,7 @@
 #include "backoff.h"
 #include "config/config.h"
 #include "guard.h"
+#include "iqwait.h"
 #include "stanza.h"
 
 #define TICK_MS 250             /* libstrophe's own timers and connect timeouts */
@@ -56,7 +57,8 @@ struct cp_xmpp {
     int reserve_fd;         /* a low descriptor kept for libstrophe's next one, -1 when none */
     int server_fd;          /* the TCP socket between libstrophe's connect and the guard, else -1 */
     struct cp_guard *guard; /* relays the current stream, NULL when none */
-    unsigned long dropped;  /* stanzas the guard dropped since start */
+    struct cp_iqwait *waits; /* answers awaited by the component's own IQs */
+    unsigned long dropped;   /* stanzas the guard dropped since start */
     struct cp_xmpp_stats stats;
     /* One event for the socket, read always and write while output waits: libstrophe closes
      * the socket before telling us, and removing the only event of a closed descriptor is a
@@ -505,9 +507,10 @@ cp_xmpp_new(struct event_base *base, const char *jid, const char *secret, const 
     xmpp_initialize();
     x->ctx = xmpp_ctx_new(NULL, cp_log_get_level() >= CP_LOG_DEBUG ? &strophe_logger : NULL);
     x->conn = x->ctx ? xmpp_conn_new(x->ctx) : NULL;
+    x->waits = x->conn ? cp_iqwait_new(x->conn) : NULL;
     x->tick_ev = event_new(base, -1, EV_PERSIST, on_tick, x);
     x->retry_ev = evtimer_new(base, on_retry, x);
-    if (!x->jid || !x->secret || !x->host || !x->conn || !x->tick_ev || !x->retry_ev) {
+    if (!x->jid || !x->secret || !x->host || !x->waits || !x->tick_ev || !x->retry_ev) {
         cp_xmpp_free(x);
         return NULL;
     }
@@ -534,6 +537,7 @@ cp_xmpp_free(struct cp_xmpp *x)
     x->stop_done = NULL;
     if (x->conn)
         xmpp_conn_release(x->conn);
+    cp_iqwait_free(x->waits);
     drop_fd_events(x);
     cp_guard_free(x->guard);
     if (x->server_fd >= 0)
@@ -614,6 +618,24 @@ cp_xmpp_send(struct cp_xmpp *x, xmpp_stanza_t *stanza)
     if (x->fd >= 0 && x->io_ev)
         watch_fd(x, true);
     return true;
+}
+
+int
+cp_xmpp_iq_wait(struct cp_xmpp *x, const char *id, xmpp_handler cb, void *ud)
+{
+    return cp_iqwait_add(x->waits, id, cb, ud);
+}
+
+void
+cp_xmpp_iq_cancel(struct cp_xmpp *x, xmpp_handler cb, const char *id)
+{
+    cp_iqwait_cancel(x->waits, cb, id);
+}
+
+size_t
+cp_xmpp_iq_waits(const struct cp_xmpp *x)
+{
+    return cp_iqwait_count(x->waits);
 }
 
 bool

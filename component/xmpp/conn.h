@@ -60,6 +60,15 @@ unsigned long cp_xmpp_dropped(const struct cp_xmpp *x);
  * sent again after the next handshake. Returns true when queued. */
 bool cp_xmpp_send(struct cp_xmpp *x, xmpp_stanza_t *stanza);
 
+/* Calls CB(conn, answer, UD) for the answers (<iq type='result|error'/>) with id ID (copied)
+ * until CB returns 0: libstrophe's xmpp_id_handler_add without its growth (iqwait.h). The wait
+ * survives a reconnect, like libstrophe's. Returns 0 or CP_ENOMEM. */
+int cp_xmpp_iq_wait(struct cp_xmpp *x, const char *id, xmpp_handler cb, void *ud);
+/* Forgets CB's wait for ID, if any. */
+void cp_xmpp_iq_cancel(struct cp_xmpp *x, xmpp_handler cb, const char *id);
+/* Answers awaited now. */
+size_t cp_xmpp_iq_waits(const struct cp_xmpp *x);
+
 /* The same for a stanza already serialised: XML[0..LEN) (copied) is queued as it is. For
  * replies with many children, which are built as text (xmltext.h). */
 bool cp_xmpp_send_raw(struct cp_xmpp *x, const char *xml, size_t len);

@@ -227,7 +227,7 @@ ask_release(struct ask *a)
 {
     if (!a->busy)
         return;
-    xmpp_id_handler_delete(cp_xmpp_conn(a->o->d->xmpp), on_caps, a->id);
+    cp_xmpp_iq_cancel(a->o->d->xmpp, on_caps, a->id);
     a->busy = false;
     cp_seen_caps_set(a->o->seen, a->ver, CP_CAPS_UNKNOWN);
 }
@@ -250,7 +250,8 @@ ask_caps(struct cp_own *o, const char *full, xmpp_stanza_t *c)
     xmpp_ctx_t *ctx = cp_xmpp_ctx(o->d->xmpp);
     xmpp_stanza_t *iq = xmpp_iq_new(ctx, "get", a->id);
     xmpp_stanza_t *q = iq ? cp_stanza_add(iq, "query", NS_DISCO_INFO) : NULL;
-    if (!q || cp_seen_caps_set(o->seen, ver, CP_CAPS_ASKED) != 0) {
+    if (!q || cp_seen_caps_set(o->seen, ver, CP_CAPS_ASKED) != 0 ||
+        cp_xmpp_iq_wait(o->d->xmpp, a->id, on_caps, a) != 0) {
         if (iq)
             xmpp_stanza_release(iq);
         return;
@@ -263,9 +264,24 @@ ask_caps(struct cp_own *o, const char *full, xmpp_stanza_t *c)
         xmpp_stanza_set_attribute(q, "node", nodever);
     xmpp_stanza_set_from(iq, o->d->cfg->jid);
     xmpp_stanza_set_to(iq, full);
-    xmpp_id_handler_add(cp_xmpp_conn(o->d->xmpp), on_caps, a->id, a);
     cp_xmpp_send(o->d->xmpp, iq);
     xmpp_stanza_release(iq);
+}
+
+enum cp_seen_caps
+cp_own_caps_read(xmpp_stanza_t *answer)
+{
+    const char *type = xmpp_stanza_get_type(answer);
+    xmpp_stanza_t *q = xmpp_stanza_get_child_by_name_and_ns(answer, "query", NS_DISCO_INFO);
+    if (!type || strcmp(type, "result") != 0 || !q)
+        return CP_CAPS_PLAIN;
+    for (xmpp_stanza_t *f = xmpp_stanza_get_children(q); f; f = xmpp_stanza_get_next(f)) {
+        const char *var = xmpp_stanza_get_attribute(f, "var");
+        if (xmpp_stanza_is_tag(f) && strcmp(xmpp_stanza_get_name(f), "feature") == 0 && var &&
+            strcmp(var, NS_ROSTERX) == 0)
+            return CP_CAPS_ROSTERX;
+    }
+    return CP_CAPS_PLAIN;
 }
 
 static int
@@ -273,22 +289,12 @@ on_caps(xmpp_conn_t *conn, xmpp_stanza_t *stanza, void *ud)
 {
     (void)conn;
     struct ask *a = ud;
-    const char *type = xmpp_stanza_get_type(stanza);
     const char *from = xmpp_stanza_get_from(stanza);
-    enum cp_seen_caps caps = CP_CAPS_PLAIN;
     /* Ids are random, yet an answer from anyone but the resource asked would let one user
      * decide what a client version is said to support for everyone: ignored, still waiting. */
     if (!from || strcmp(from, a->to) != 0)
         return 1;
-    xmpp_stanza_t *q = xmpp_stanza_get_child_by_name_and_ns(stanza, "query", NS_DISCO_INFO);
-    if (type && strcmp(type, "result") == 0 && q) {
-        for (xmpp_stanza_t *f = xmpp_stanza_get_children(q); f; f = xmpp_stanza_get_next(f)) {
-            const char *var = xmpp_stanza_get_attribute(f, "var");
-            if (xmpp_stanza_is_tag(f) && strcmp(xmpp_stanza_get_name(f), "feature") == 0 && var &&
-                strcmp(var, NS_ROSTERX) == 0)
-                caps = CP_CAPS_ROSTERX;
-        }
-    }
+    enum cp_seen_caps caps = cp_own_caps_read(stanza);
     /* The handler goes when this returns 0: the slot is free, nothing to delete. */
     a->busy = false;
     if (cp_seen_caps_set(a->o->seen, a->ver, caps) == 0)

@@ -15,6 +15,7 @@
 #include <strophe.h>
 
 #include "presence.h"
+#include "seen.h"
 
 struct cp_daemon;
 struct cp_own;
@@ -50,6 +51,11 @@ void cp_own_filter(struct cp_own *o, const char *user_jid, struct cp_cal_presenc
  * sends it the suggestion to add CAL (USER's calendar JID) and returns 0; CP_ENOTFOUND when
  * none does (the caller sends a plain subscription request). */
 int cp_own_suggest(struct cp_own *o, const char *user, const char *contact, const char *cal);
+
+/* Reads ANSWER (borrowed), a client's answer to the component's disco#info about a caps hash:
+ * CP_CAPS_ROSTERX when it is a result listing the roster item exchange feature, CP_CAPS_PLAIN
+ * for any other result or an error. */
+enum cp_seen_caps cp_own_caps_read(xmpp_stanza_t *answer);
 
 /* One line of what USER_JID gets: roster mode and options, e.g. "roster-provisioned,
  * only-while-online". USER is its stored row (borrowed), NULL when none. */

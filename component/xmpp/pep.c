@@ -22,7 +22,6 @@
 #define NS_ACTIVITY "http://jabber.org/protocol/activity"
 #define NS_CLIENT "jabber:client"
 #define NS_FORWARD "urn:xmpp:forward:0"
-#define NS_STANZAS "urn:ietf:params:xml:ns:xmpp-stanzas"
 /* Our own item id rather than XEP-0163's "current": the retract after a restart then never
  * removes an activity the user set from a client of their own. */
 #define ITEM_ID "calpresence"
@@ -244,12 +243,14 @@ send_request(struct cp_pep *p, struct slot *s, struct pep_user *e, bool publish)
 {
     new_id(s->id, sizeof(s->id));
     xmpp_stanza_t *iq = privileged_iq(p, e->jid, s->id, publish);
-    if (!iq)
+    if (!iq || cp_xmpp_iq_wait(p->d->xmpp, s->id, on_answer, s) != 0) {
+        if (iq)
+            xmpp_stanza_release(iq);
         return CP_ENOMEM;
+    }
     s->e = e;
     s->publish = publish;
     e->in_flight = true;
-    xmpp_id_handler_add(cp_xmpp_conn(p->d->xmpp), on_answer, s->id, s);
     struct timeval tv = {OP_TIMEOUT_S, 0};
     event_add(s->timer, &tv);
     cp_xmpp_send(p->d->xmpp, iq);
@@ -284,28 +285,6 @@ decide(struct cp_pep *p, struct slot *s, struct pep_user *e)
 
 /* ---- answers ---- */
 
-/* The defined condition and type of the <error/> of STANZA; "" when none. */
-static void
-error_of(xmpp_stanza_t *stanza, char *cond, size_t len, const char **type)
-{
-    cond[0] = '\0';
-    *type = "";
-    xmpp_stanza_t *err = xmpp_stanza_get_child_by_name(stanza, "error");
-    if (!err)
-        return;
-    *type = xmpp_stanza_get_type(err) ? xmpp_stanza_get_type(err) : "";
-    for (xmpp_stanza_t *c = xmpp_stanza_get_children(err); c; c = xmpp_stanza_get_next(c)) {
-        const char *ns = xmpp_stanza_get_ns(c);
-        const char *name = xmpp_stanza_get_name(c);
-        if (xmpp_stanza_is_tag(c) && name && ns && strcmp(ns, NS_STANZAS) == 0 &&
-            strcmp(name, "text") != 0) {
-            snprintf(cond, len, "%s", name);
-            return;
-        }
-    }
-    snprintf(cond, len, "error");
-}
-
 /* The pubsub service's own answer, forwarded inside a result (XEP-0356 privilege:2):
  * <privilege><forwarded><iq type='result|error'/></forwarded></privilege>; NULL when absent. */
 static xmpp_stanza_t *
@@ -317,13 +296,24 @@ forwarded_answer(xmpp_stanza_t *result)
     return fwd ? xmpp_stanza_get_child_by_name(fwd, "iq") : NULL;
 }
 
+bool
+cp_pep_answer_read(xmpp_stanza_t *answer, char *cond, size_t len, const char **etype)
+{
+    if (cp_stanza_error(answer, cond, len, etype))
+        return true;
+    xmpp_stanza_t *inner = forwarded_answer(answer);
+    if (inner)
+        cp_stanza_error(inner, cond, len, etype);
+    return false;
+}
+
 /* Frees slot S; its entry stays known. */
 static void
 release(struct slot *s)
 {
     if (!s->e)
         return;
-    xmpp_id_handler_delete(cp_xmpp_conn(s->p->d->xmpp), on_answer, s->id);
+    cp_xmpp_iq_cancel(s->p->d->xmpp, on_answer, s->id);
     event_del(s->timer);
     s->e->in_flight = false;
     s->e = NULL;
@@ -383,16 +373,8 @@ on_answer(xmpp_conn_t *conn, xmpp_stanza_t *stanza, void *ud)
         return 1; /* keep waiting for the real answer */
     }
     char cond[64];
-    const char *etype = "";
-    bool outer = strcmp(type, "error") == 0;
-    xmpp_stanza_t *inner = outer ? NULL : forwarded_answer(stanza);
-    if (outer)
-        error_of(stanza, cond, sizeof(cond), &etype);
-    else if (inner && xmpp_stanza_get_type(inner) &&
-             strcmp(xmpp_stanza_get_type(inner), "error") == 0)
-        error_of(inner, cond, sizeof(cond), &etype);
-    else
-        cond[0] = '\0';
+    const char *etype;
+    bool outer = cp_pep_answer_read(stanza, cond, sizeof(cond), &etype);
     outcome(p, s, cond, etype, outer);
     event_del(s->timer);
     e->in_flight = false;

@@ -11,6 +11,11 @@
 #ifndef CP_XMPP_PEP_H
 #define CP_XMPP_PEP_H
 
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <strophe.h>
+
 struct cp_daemon;
 struct cp_pep;
 
@@ -37,5 +42,12 @@ void cp_pep_reconsider(struct cp_pep *p);
 /* USER_JID's calendar presence may have changed (the engine published it): publishes or
  * retracts the activity when that changes what the user's PEP should show. */
 void cp_pep_user_changed(struct cp_pep *p, const char *user_jid);
+
+/* Reads ANSWER (borrowed), the server's answer to a privileged pubsub IQ: COND (LEN bytes) is
+ * "" when the publish or retract took effect, else the error condition, from mod_privilege's
+ * own error or from the pubsub service's answer it forwards; *ETYPE the error's type ("wait":
+ * try again later), borrowed from ANSWER. Returns true when mod_privilege itself refused
+ * (which says the same of every user of the domain). */
+bool cp_pep_answer_read(xmpp_stanza_t *answer, char *cond, size_t len, const char **etype);
 
 #endif

@@ -20,7 +20,6 @@
 #include "store/store.h"
 
 #define NS_ROSTER "jabber:iq:roster"
-#define NS_STANZAS "urn:ietf:params:xml:ns:xmpp-stanzas"
 /* Roster IQs in flight at once: each is a roster load and save on the server, so a
  * users-enable of thousands trickles instead of stalling it. */
 #define SLOTS 4
@@ -179,11 +178,11 @@ send_job(struct cp_roster *r, struct slot *s, const char *cal)
         roster_iq(r, read ? "get" : "set", read ? s->user : s->contact, s->id, &query);
     if (!iq)
         return CP_ENOMEM;
-    if (!read && add_item(r, query, s->user, cal, s->op == CP_ROSTER_REMOVE) != 0) {
+    if ((!read && add_item(r, query, s->user, cal, s->op == CP_ROSTER_REMOVE) != 0) ||
+        cp_xmpp_iq_wait(r->d->xmpp, s->id, on_result, s) != 0) {
         xmpp_stanza_release(iq);
         return CP_ENOMEM;
     }
-    xmpp_id_handler_add(cp_xmpp_conn(r->d->xmpp), on_result, s->id, s);
     struct timeval tv = {OP_TIMEOUT_S, 0};
     event_add(s->timer, &tv);
     s->busy = true;
@@ -294,27 +293,6 @@ start_job(struct cp_roster *r, struct slot *s, const char *user, const char *con
 
 /* ---- answers ---- */
 
-/* The defined condition of an error stanza, "" when none. */
-static void
-error_condition(xmpp_stanza_t *stanza, char *out, size_t len, const char **type)
-{
-    out[0] = '\0';
-    *type = "";
-    xmpp_stanza_t *err = xmpp_stanza_get_child_by_name(stanza, "error");
-    if (!err)
-        return;
-    *type = xmpp_stanza_get_type(err) ? xmpp_stanza_get_type(err) : "";
-    for (xmpp_stanza_t *c = xmpp_stanza_get_children(err); c; c = xmpp_stanza_get_next(c)) {
-        const char *ns = xmpp_stanza_get_ns(c);
-        const char *name = xmpp_stanza_get_name(c);
-        if (xmpp_stanza_is_tag(c) && name && ns && strcmp(ns, NS_STANZAS) == 0 &&
-            strcmp(name, "text") != 0) {
-            snprintf(out, len, "%s", name);
-            return;
-        }
-    }
-}
-
 static void
 defer(struct cp_roster *r, struct slot *s, const char *why)
 {
@@ -326,13 +304,50 @@ defer(struct cp_roster *r, struct slot *s, const char *why)
     cp_store_roster_job_defer(r->d->store, s->user, s->contact, (int64_t)time(NULL) + RETRY_S);
 }
 
+long
+cp_roster_items_each(xmpp_stanza_t *result, const char *user, cp_roster_item_cb each, void *ud)
+{
+    xmpp_stanza_t *query = xmpp_stanza_get_child_by_name_and_ns(result, "query", NS_ROSTER);
+    long n = 0;
+    for (xmpp_stanza_t *it = query ? xmpp_stanza_get_children(query) : NULL; it;
+         it = xmpp_stanza_get_next(it)) {
+        const char *jid = xmpp_stanza_is_tag(it) ? xmpp_stanza_get_attribute(it, "jid") : NULL;
+        const char *sub = jid ? xmpp_stanza_get_attribute(it, "subscription") : NULL;
+        char bare[CP_JID_BARE_MAX];
+        if (!jid || (sub && strcmp(sub, "remove") == 0) ||
+            cp_jid_bare(jid, bare, sizeof(bare)) != 0 || strcmp(bare, user) == 0)
+            continue;
+        each(bare, ud);
+        n++;
+    }
+    return n;
+}
+
+/* roster_read's count of what it queued. */
+struct read_ctx {
+    struct cp_roster *r;
+    const char *user;
+    long served, other;
+};
+
+static void
+read_one(const char *contact, void *ud)
+{
+    struct read_ctx *rd = ud;
+    if (!served(rd->r, contact)) {
+        rd->other++; /* another server's users, and calendar JIDs themselves */
+        return;
+    }
+    cp_store_roster_job_put(rd->r->d->store, rd->user, contact, CP_ROSTER_ADD);
+    rd->served++;
+}
+
 /* The user's roster: an add is queued for each contact on a served domain. */
 static void
 roster_read(struct cp_roster *r, struct slot *s, xmpp_stanza_t *result)
 {
     struct cp_store *st = r->d->store;
-    xmpp_stanza_t *query = xmpp_stanza_get_child_by_name_and_ns(result, "query", NS_ROSTER);
-    long served_n = 0, other = 0;
+    struct read_ctx rd = {.r = r, .user = s->user};
     if (cp_store_batch_begin(st) != 0) {
         defer(r, s, "(store busy)");
         return;
@@ -341,21 +356,7 @@ roster_read(struct cp_roster *r, struct slot *s, xmpp_stanza_t *result)
         cp_store_batch_end(st, false); /* disabled while the roster was on its way */
         return;
     }
-    for (xmpp_stanza_t *it = query ? xmpp_stanza_get_children(query) : NULL; it;
-         it = xmpp_stanza_get_next(it)) {
-        const char *jid = xmpp_stanza_is_tag(it) ? xmpp_stanza_get_attribute(it, "jid") : NULL;
-        const char *sub = xmpp_stanza_get_attribute(it, "subscription");
-        char bare[CP_JID_BARE_MAX];
-        if (!jid || (sub && strcmp(sub, "remove") == 0) ||
-            cp_jid_bare(jid, bare, sizeof(bare)) != 0 || strcmp(bare, s->user) == 0)
-            continue;
-        if (!served(r, bare)) {
-            other++; /* another server's users, and calendar JIDs themselves */
-            continue;
-        }
-        cp_store_roster_job_put(st, s->user, bare, CP_ROSTER_ADD);
-        served_n++;
-    }
+    cp_roster_items_each(result, s->user, read_one, &rd);
     cp_store_roster_item_set(st, s->user, "", CP_ROSTER_READ);
     if (cp_store_batch_end(st, true) != 0) {
         defer(r, s, "(store write failed)");
@@ -364,7 +365,7 @@ roster_read(struct cp_roster *r, struct slot *s, xmpp_stanza_t *result)
     cp_log_info("roster",
                 "%s: roster read: %ld contact(s) on served domains to provision, %ld "
                 "elsewhere left alone",
-                s->user, served_n, other);
+                s->user, rd.served, rd.other);
 }
 
 static void
@@ -410,7 +411,7 @@ add_refused(struct cp_roster *r, struct slot *s, const char *cond)
         cp_log_warn("roster",
                     "the server refuses roster changes on %s (%s) although it granted "
                     "them: asking contacts to subscribe instead until it reconnects",
-                    g->domain, cond[0] ? cond : "error");
+                    g->domain, cond);
     }
     if (calendar_of(r, s->user, cal, sizeof(cal)) == 0)
         ask_contact(r, s->user, s->contact, cal, "the server refused the roster change");
@@ -435,8 +436,7 @@ on_result(xmpp_conn_t *conn, xmpp_stanza_t *stanza, void *ud)
     event_del(s->timer);
     char cond[64];
     const char *etype;
-    error_condition(stanza, cond, sizeof(cond), &etype);
-    bool ok = strcmp(type, "result") == 0;
+    bool ok = !cp_stanza_error(stanza, cond, sizeof(cond), &etype);
     if (ok && s->op == CP_ROSTER_PROVISION) {
         roster_read(r, s, stanza);
     } else if (ok && s->op == CP_ROSTER_ADD) {
@@ -449,8 +449,7 @@ on_result(xmpp_conn_t *conn, xmpp_stanza_t *stanza, void *ud)
         add_refused(r, s, cond);
     } else {
         cp_log_warn("roster", "%s: %s refused (%s): given up", s->user,
-                    s->op == CP_ROSTER_PROVISION ? "reading the roster" : "a removal",
-                    cond[0] ? cond : "error");
+                    s->op == CP_ROSTER_PROVISION ? "reading the roster" : "a removal", cond);
         cp_store_roster_job_done(r->d->store, s->user, s->contact, s->op);
         if (s->op == CP_ROSTER_REMOVE)
             cp_store_roster_item_remove(r->d->store, s->user, s->contact);
@@ -477,7 +476,7 @@ release(struct slot *s)
 {
     if (!s->busy)
         return;
-    xmpp_id_handler_delete(cp_xmpp_conn(s->r->d->xmpp), on_result, s->id);
+    cp_xmpp_iq_cancel(s->r->d->xmpp, on_result, s->id);
     event_del(s->timer);
     s->busy = false;
 }

@@ -45,6 +45,14 @@ const struct cp_privileges *cp_roster_privileges(const struct cp_roster *r, cons
  * suggestions or subscription requests) or "plain" (contacts subscribe by hand). Static. */
 const char *cp_roster_mode(const struct cp_roster *r, const char *jid);
 
+/* Reads the roster of USER (borrowed) from RESULT, the server's answer to the component's
+ * roster get (borrowed; contents written by the user): calls EACH once an item with the item's
+ * JID made bare and normalised (borrowed for the call), skipping items without a valid JID,
+ * items being removed and USER itself. Returns the number of calls. */
+typedef void (*cp_roster_item_cb)(const char *contact, void *ud);
+long cp_roster_items_each(xmpp_stanza_t *result, const char *user, cp_roster_item_cb each,
+                          void *ud);
+
 /* gateway-status: the privileges in force and the queue, a few lines. Malloc'd, caller frees;
  * NULL on ENOMEM. */
 char *cp_roster_report(struct cp_roster *r);
