@@ -19,10 +19,11 @@
  * The daemon is real but never connected: a configuration parsed from text, a store on a
  * temporary file holding a few users, an engine without an Exchange source, and a libstrophe
  * connection that is never started, so that cp_xmpp_send drops what the handlers send (as it
- * does while the stream is down). The IQ answers (2 to 4) go to the functions the handlers
- * call, since libstrophe fires id handlers only from a live stream. Each input starts from the
- * same state: grants, seen presence and queued work are reset after it. Any crash, leak or
- * sanitizer report is a bug, and so is a reader breaking its promise (checked below). */
+ * does while the stream is down). The IQ answers (2 to 4) go to the functions the modules'
+ * answer handlers call, since libstrophe fires handlers (and so the waits of iqwait.c) only
+ * from a live stream. Each input starts from the same state: grants, seen presence and queued
+ * work are reset after it. Any crash, leak or sanitizer report is a bug, and so is a reader
+ * breaking its promise (checked below). */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
