@@ -87,7 +87,8 @@ struct cp_config {
      * index of false/true in the key table) */
     int only_while_online;
     int respect_own_status;
-    int pep_activity;   /* 1: XEP-0108 "in a meeting" on the user's own PEP while busy (pep.c) */
+    int pep_activity; /* 1: XEP-0108 "in a meeting" on the user's own PEP while busy (pep.c) */
+    int roster_check_interval; /* seconds between re-reads of a user's roster, 0: never */
 
     /* [log] */
     enum cp_log_level log_level;

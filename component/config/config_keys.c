@@ -362,6 +362,15 @@ const struct cp_config_key cp_config_keys[] = {
      .offset = OFF(pep_activity),
      .meaning = "default of the user setting: while busy, the user's own PEP shows the "
                 "activity In a meeting (XEP-0108; needs the pubsub iq privilege)"},
+    {.section = "privilege",
+     .name = "roster_check_interval",
+     .type = CP_KEY_INT,
+     .def = "3600",
+     .min = 0,
+     .max = 604800,
+     .offset = OFF(roster_check_interval),
+     .meaning = "seconds between re-reads of each enabled user's roster, which provision contacts "
+                "added and unprovision those removed; 0: never (XEP-0356)"},
 
     /* [log] */
     {.section = "log",

@@ -186,6 +186,75 @@ cp_store_roster_user_known(struct cp_store *store, const char *user_jid)
     return known;
 }
 
+/* A walk prepares its own statement, like cp_store_roster_jobs_each. */
+int
+cp_store_roster_items_each(struct cp_store *store, const char *user_jid, cp_store_roster_item_cb cb,
+                           void *ud)
+{
+    if (!store || !user_jid || !cb)
+        return cp_store_invalid(__func__, user_jid);
+    sqlite3_stmt *stmt = NULL;
+    if (sqlite3_prepare_v2(store->db,
+                           "SELECT contact, method FROM roster_items WHERE user_jid = ?1 "
+                           "ORDER BY contact",
+                           -1, &stmt, NULL) != SQLITE_OK) {
+        cp_store_fail(store, user_jid, "cannot list roster items");
+        return CP_EIO;
+    }
+    cp_store_bind_text(stmt, 1, user_jid);
+    int rc;
+    int ret = 0;
+    while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+        const char *word = (const char *)sqlite3_column_text(stmt, 1);
+        size_t m = 0;
+        while (m < sizeof(method_words) / sizeof(method_words[0]) &&
+               !(word && strcmp(word, method_words[m]) == 0))
+            m++;
+        if (m == sizeof(method_words) / sizeof(method_words[0]))
+            continue; /* the CHECK constraint makes this unreachable short of a hand edit */
+        ret = cb((const char *)sqlite3_column_text(stmt, 0), (enum cp_roster_method)m, ud);
+        if (ret != 0)
+            break;
+    }
+    if (ret == 0 && rc != SQLITE_DONE) {
+        cp_store_fail(store, user_jid, "cannot list roster items");
+        ret = CP_EIO;
+    }
+    sqlite3_finalize(stmt);
+    return ret;
+}
+
+/* Rare (once per check interval), so prepared on the spot. The re-reads are spread by rank so
+ * that 10,000 users make a steady trickle of roster reads, not a burst; DO NOTHING leaves a user
+ * whose previous re-read (or any provisioning) is still queued alone. */
+long
+cp_store_roster_recheck(struct cp_store *store, int64_t now, int64_t spread)
+{
+    if (!store || spread < 0)
+        return cp_store_invalid(__func__, NULL);
+    sqlite3_stmt *stmt = NULL;
+    int rc = sqlite3_prepare_v2(
+        store->db,
+        "INSERT INTO roster_jobs (user_jid, contact, op, not_before) "
+        "SELECT i.user_jid, '', 'provision', "
+        "  ?1 + ?2 * (row_number() OVER (ORDER BY i.user_jid) - 1) / count(*) OVER () "
+        "FROM roster_items i JOIN users u ON u.jid = i.user_jid AND u.enabled = 1 "
+        "WHERE i.contact = '' AND i.method = 'read' ORDER BY i.user_jid "
+        "ON CONFLICT (user_jid, contact) DO NOTHING",
+        -1, &stmt, NULL);
+    if (rc == SQLITE_OK) {
+        sqlite3_bind_int64(stmt, 1, now);
+        sqlite3_bind_int64(stmt, 2, spread);
+        rc = sqlite3_step(stmt);
+    }
+    sqlite3_finalize(stmt);
+    if (rc != SQLITE_DONE) {
+        cp_store_fail(store, NULL, "cannot queue the roster checks");
+        return CP_EIO;
+    }
+    return (long)sqlite3_changes(store->db);
+}
+
 /* Rare (a disable), so its statements are prepared on the spot. A savepoint, not BEGIN, so that
  * it nests in a caller's cp_store_batch_begin (a users-disable of thousands is one commit). */
 long

@@ -188,6 +188,16 @@ int cp_store_roster_item_remove(struct cp_store *store, const char *user_jid, co
 /* True when USER_JID's roster was read, or is queued to be read or provisioned (a remove
  * left by a disable does not count: enabling again provisions anew). */
 bool cp_store_roster_user_known(struct cp_store *store, const char *user_jid);
+/* Calls CB for each contact recorded for USER_JID (CONTACT "" with CP_ROSTER_READ when the
+ * user's roster was read), in contact order; strings valid during the call only. A non-zero
+ * return from CB stops the walk and is returned. CB must not write roster_items. */
+typedef int (*cp_store_roster_item_cb)(const char *contact, enum cp_roster_method method, void *ud);
+int cp_store_roster_items_each(struct cp_store *store, const char *user_jid,
+                               cp_store_roster_item_cb cb, void *ud);
+/* Queues a re-read of the roster of every enabled user whose roster was read and who has no job
+ * for it queued, due at times spread evenly over [NOW, NOW + SPREAD). Returns the re-reads
+ * queued (>= 0) or CP_EIO. */
+long cp_store_roster_recheck(struct cp_store *store, int64_t now, int64_t spread);
 /* USER_JID was disabled: atomically (nesting in a batch), drops its queued jobs, queues a remove
  * for every contact whose roster holds the calendar JID, and forgets the rest. Returns the removes
  * queued (>= 0) or CP_EIO. */

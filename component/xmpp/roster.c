@@ -57,6 +57,7 @@ struct cp_roster {
     struct slot slots[SLOTS];
     struct event *kick;  /* the next pump: grace after a handshake, or the next turn */
     struct event *retry; /* every RETRY_S while online: deferred jobs fall due */
+    struct event *check; /* every [privilege] roster_check_interval: rosters re-read */
     struct event *flush; /* writes the users changed in this loop turn in one transaction */
     char **changed;      /* owned JIDs waiting for flush */
     size_t nchanged, capchanged;
@@ -78,6 +79,7 @@ static int calendar_of(const struct cp_roster *r, const char *user, char *out, s
 static void release(struct slot *s);
 static int on_result(xmpp_conn_t *conn, xmpp_stanza_t *stanza, void *ud);
 static void on_flush(evutil_socket_t fd, short what, void *ud);
+static void on_check(evutil_socket_t fd, short what, void *ud);
 
 static int
 domain_of(const char *bare, char *domain, size_t len)
@@ -323,49 +325,185 @@ cp_roster_items_each(xmpp_stanza_t *result, const char *user, cp_roster_item_cb 
     return n;
 }
 
-/* roster_read's count of what it queued. */
-struct read_ctx {
-    struct cp_roster *r;
-    const char *user;
-    long served, other;
+/* The served contacts of a roster answer, sorted and unique, each with whether the store
+ * already records something done to its roster. */
+struct contacts {
+    char **jid; /* owned */
+    bool *recorded;
+    size_t n, cap;
+    long other;       /* items elsewhere: another server's users, calendar JIDs themselves */
+    bool read_before; /* a re-read: the user's roster was read before */
+    char **gone;      /* owned: recorded contacts no longer in the roster, with... */
+    bool *gone_item;  /* ...whether the calendar JID is in their roster (else they were asked) */
+    size_t ngone, capgone;
+    bool oom;
+};
+
+static int
+cmp_jid(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static void
+contacts_free(struct contacts *c)
+{
+    for (size_t i = 0; i < c->n; i++)
+        free(c->jid[i]);
+    for (size_t i = 0; i < c->ngone; i++)
+        free(c->gone[i]);
+    free(c->jid);
+    free(c->recorded);
+    free(c->gone);
+    free(c->gone_item);
+}
+
+/* Appends a copy of JID to LIST (of N, capacity CAP) with FLAG beside it in FLAGS. */
+static int
+push_jid(char ***list, bool **flags, size_t *n, size_t *cap, const char *jid, bool flag)
+{
+    if (*n == *cap) {
+        size_t grown = *cap ? 2 * *cap : 32;
+        char **l = realloc(*list, grown * sizeof(*l));
+        if (l)
+            *list = l;
+        bool *f = realloc(*flags, grown * sizeof(*f));
+        if (f)
+            *flags = f;
+        if (!l || !f)
+            return CP_ENOMEM;
+        *cap = grown;
+    }
+    char *copy = strdup(jid);
+    if (!copy)
+        return CP_ENOMEM;
+    (*list)[*n] = copy;
+    (*flags)[(*n)++] = flag;
+    return CP_OK;
+}
+
+/* The context of contacts_parse: the roster module, to know the served domains. */
+struct parse_ctx {
+    const struct cp_roster *r;
+    struct contacts *c;
 };
 
 static void
-read_one(const char *contact, void *ud)
+parse_one(const char *contact, void *ud)
 {
-    struct read_ctx *rd = ud;
-    if (!served(rd->r, contact)) {
-        rd->other++; /* another server's users, and calendar JIDs themselves */
-        return;
-    }
-    cp_store_roster_job_put(rd->r->d->store, rd->user, contact, CP_ROSTER_ADD);
-    rd->served++;
+    struct parse_ctx *p = ud;
+    struct contacts *c = p->c;
+    if (!served(p->r, contact))
+        c->other++; /* another server's users, and calendar JIDs themselves */
+    else if (!c->oom && push_jid(&c->jid, &c->recorded, &c->n, &c->cap, contact, false) != 0)
+        c->oom = true;
 }
 
-/* The user's roster: an add is queued for each contact on a served domain. */
+static int
+contacts_parse(const struct cp_roster *r, const char *user, xmpp_stanza_t *result,
+               struct contacts *c)
+{
+    struct parse_ctx p = {r, c};
+    cp_roster_items_each(result, user, parse_one, &p);
+    if (c->oom)
+        return CP_ENOMEM;
+    if (c->n)
+        qsort(c->jid, c->n, sizeof(*c->jid), cmp_jid);
+    size_t u = 0;
+    for (size_t i = 0; i < c->n; i++) {
+        if (u && strcmp(c->jid[u - 1], c->jid[i]) == 0)
+            free(c->jid[i]);
+        else
+            c->jid[u++] = c->jid[i];
+    }
+    c->n = u;
+    return CP_OK;
+}
+
+/* For each contact the store records: marks it as still in the roster, or notes it gone. */
+static int
+contacts_match(const char *contact, enum cp_roster_method method, void *ud)
+{
+    struct contacts *c = ud;
+    if (contact[0] == '\0') {
+        c->read_before = true;
+        return 0;
+    }
+    char **hit = c->n ? bsearch(&contact, c->jid, c->n, sizeof(*c->jid), cmp_jid) : NULL;
+    if (hit) {
+        c->recorded[hit - c->jid] = true;
+        return 0;
+    }
+    if (push_jid(&c->gone, &c->gone_item, &c->ngone, &c->capgone, contact,
+                 method == CP_ROSTER_ITEM) != 0) {
+        c->oom = true;
+        return 1;
+    }
+    return 0;
+}
+
+/* The user's roster, read on enable and again every [privilege] roster_check_interval. The
+ * first read queues an add for each contact on a served domain (an add replaces a remove left
+ * by a disable just before). A re-read queues adds for the contacts added since, and removes
+ * for those taken out whose roster got the calendar JID; contacts who were asked to subscribe
+ * are forgotten, and keep the subscription they made themselves, as on a disable. Contacts
+ * who took the calendar JID out of their roster by hand do not get it back. */
 static void
 roster_read(struct cp_roster *r, struct slot *s, xmpp_stanza_t *result)
 {
     struct cp_store *st = r->d->store;
-    struct read_ctx rd = {.r = r, .user = s->user};
+    struct contacts c = {0};
+    if (contacts_parse(r, s->user, result, &c) != 0 ||
+        cp_store_roster_items_each(st, s->user, contacts_match, &c) != 0 || c.oom) {
+        defer(r, s, c.oom ? "(out of memory)" : "(store read failed)");
+        contacts_free(&c);
+        return;
+    }
     if (cp_store_batch_begin(st) != 0) {
         defer(r, s, "(store busy)");
+        contacts_free(&c);
         return;
     }
     if (cp_store_roster_job_done(st, s->user, "", CP_ROSTER_PROVISION) != 0) {
         cp_store_batch_end(st, false); /* disabled while the roster was on its way */
+        contacts_free(&c);
         return;
     }
-    cp_roster_items_each(result, s->user, read_one, &rd);
+    long added = 0;
+    for (size_t i = 0; i < c.n; i++) {
+        if (c.read_before && c.recorded[i])
+            continue;
+        cp_store_roster_job_put(st, s->user, c.jid[i], CP_ROSTER_ADD);
+        added++;
+    }
+    long removed = 0;
+    for (size_t i = 0; c.read_before && i < c.ngone; i++) {
+        if (c.gone_item[i]) {
+            cp_store_roster_job_put(st, s->user, c.gone[i], CP_ROSTER_REMOVE);
+            removed++;
+        } else {
+            cp_store_roster_item_remove(st, s->user, c.gone[i]);
+        }
+    }
     cp_store_roster_item_set(st, s->user, "", CP_ROSTER_READ);
     if (cp_store_batch_end(st, true) != 0) {
         defer(r, s, "(store write failed)");
+        contacts_free(&c);
         return;
     }
-    cp_log_info("roster",
-                "%s: roster read: %ld contact(s) on served domains to provision, %ld "
-                "elsewhere left alone",
-                s->user, rd.served, rd.other);
+    if (!c.read_before)
+        cp_log_info("roster",
+                    "%s: roster read: %ld contact(s) on served domains to provision, %ld "
+                    "elsewhere left alone",
+                    s->user, added, c.other);
+    else if (added || c.ngone)
+        cp_log_info("roster",
+                    "%s: roster changed: %ld contact(s) added to provision, %zu gone (%ld "
+                    "calendar item(s) to remove)",
+                    s->user, added, c.ngone, removed);
+    else
+        cp_log_debug("roster", "%s: roster checked: unchanged", s->user);
+    contacts_free(&c);
 }
 
 static void
@@ -561,7 +699,8 @@ cp_roster_new(struct cp_daemon *d)
     r->kick = event_new(d->base, -1, 0, on_kick, r);
     r->retry = event_new(d->base, -1, EV_PERSIST, on_kick, r);
     r->flush = event_new(d->base, -1, 0, on_flush, r);
-    bool ok = r->kick && r->retry && r->flush;
+    r->check = event_new(d->base, -1, EV_PERSIST, on_check, r);
+    bool ok = r->kick && r->retry && r->flush && r->check;
     for (int i = 0; i < SLOTS; i++) {
         r->slots[i].r = r;
         r->slots[i].timer = event_new(d->base, -1, 0, on_timeout, &r->slots[i]);
@@ -590,6 +729,8 @@ cp_roster_free(struct cp_roster *r)
         event_free(r->retry);
     if (r->flush)
         event_free(r->flush);
+    if (r->check)
+        event_free(r->check);
     for (size_t i = 0; i < r->nchanged; i++)
         free(r->changed[i]);
     free(r->changed);
@@ -612,14 +753,41 @@ cp_roster_privileges(const struct cp_roster *r, const char *jid)
     return g ? &g->p : NULL;
 }
 
+/* Every check interval, the re-reads of all rosters are queued, spread over the interval; the
+ * retry tick, never longer than the interval, starts them as they fall due. Neither Debian 12's
+ * Prosody mod_privilege nor ejabberd 23.01 sends the component roster pushes, so reading again
+ * is the only way to hear of a user's roster changes. */
+static void
+on_check(evutil_socket_t fd, short what, void *ud)
+{
+    (void)fd;
+    (void)what;
+    struct cp_roster *r = ud;
+    bool readable = false;
+    for (size_t i = 0; i < r->ngrants; i++)
+        readable = readable || (r->grants[i].p.roster & CP_PRIV_ROSTER_GET);
+    if (!r->online || !readable)
+        return;
+    long n =
+        cp_store_roster_recheck(r->d->store, (int64_t)time(NULL), r->d->cfg->roster_check_interval);
+    if (n > 0)
+        cp_log_debug("roster", "%ld roster(s) to check in the next %d s", n,
+                     r->d->cfg->roster_check_interval);
+    pump(r);
+}
+
 void
 cp_roster_online(struct cp_roster *r)
 {
-    struct timeval every = {RETRY_S, 0};
+    int interval = r->d->cfg->roster_check_interval;
+    struct timeval every = {interval > 0 && interval < RETRY_S ? interval : RETRY_S, 0};
+    struct timeval check = {interval, 0};
     r->online = true;
     r->ngrants = 0;
     r->told_no_read = false;
     event_add(r->retry, &every);
+    if (interval > 0)
+        event_add(r->check, &check);
     kick_in(r, GRACE_MS);
 }
 
@@ -631,6 +799,7 @@ cp_roster_offline(struct cp_roster *r)
         release(&r->slots[i]);
     event_del(r->kick);
     event_del(r->retry);
+    event_del(r->check);
 }
 
 bool

@@ -1,7 +1,9 @@
 """XEP-0356 roster provisioning (issue 11) against a private Prosody with prosody-modules'
 mod_privilege: a contact of a user who enables calendar presence gets the calendar JID in their
 roster and its presence (dnd "In a meeting" from ews-sim) without ever subscribing; a disable
-takes the item out. Against a Prosody granting roster read only, the contact is sent a
+takes the item out. Contacts alice adds to her roster later, or removes from it, are
+provisioned or unprovisioned by the periodic roster check (neither Prosody's mod_privilege nor
+ejabberd 23.01 sends the component roster pushes). Against a Prosody granting roster read only, the contact is sent a
 subscription request instead; against one granting nothing, nothing is provisioned and the log
 says why.
 
@@ -49,7 +51,7 @@ class World:
     """Prosody (with PRIVILEGES), the daemon, and alice, bob and admin logged in; alice's
     roster holds bob and eve (another, unserved, domain)."""
 
-    def __init__(self, name, privileges, sim=None):
+    def __init__(self, name, privileges, sim=None, check_interval=None):
         self.ws = h.Workspace(name)
         self.prosody = h.Prosody(self.ws.dir, privileges=privileges)
         self.prosody.start()
@@ -60,6 +62,9 @@ class World:
         else:
             os.makedirs(workdir)
             self.component = h.Component(workdir, self.prosody)
+        if check_interval:
+            with open(self.component.conf, "a") as f:
+                f.write(f"\n[privilege]\nroster_check_interval = {check_interval}\n")
         self.component.start()
         self.session = h.Session(self.prosody)
         self.alice = self.session.client("alice")
@@ -92,7 +97,7 @@ class PrivilegedTest(unittest.TestCase):
         cls.failed = False
         cls.sim = env.start_sim([("alice@example.com", "cas1")])
         try:
-            cls.w = World("privilege", h.PRIVILEGES_FULL, cls.sim)
+            cls.w = World("privilege", h.PRIVILEGES_FULL, cls.sim, check_interval=2)
         except BaseException:
             cls.sim.stop()
             raise
@@ -155,7 +160,39 @@ class PrivilegedTest(unittest.TestCase):
         self.w.session.wait_for(lambda: any(p["show"] == "dnd" for p in seen), h.TIMEOUT,
                                 "bob's second resource to see alice's calendar dnd")
 
-    def test_4_disable_removes_the_item(self):
+    def test_4_roster_changes_followed(self):
+        """The check every 2 s: a contact alice adds is provisioned, one she removes loses the
+        item; a subscription made by hand (admin's) is never touched."""
+        carol = self.w.session.client("carol")
+        self.w.admin.send_presence(pto=ALICE_CAL, ptype="subscribe")
+        self.w.component.wait_log(r"admin@localhost subscribed to " + re.escape(ALICE_CAL))
+        roster_set(self.w.session, self.w.alice, "carol@localhost", "Carol")
+        self.w.component.wait_log(r"alice@localhost: roster changed: 1 contact\(s\) added to "
+                                  r"provision, 0 gone")
+        self.w.component.wait_log(rf"alice@localhost: {re.escape(ALICE_CAL)} added to "
+                                  r"carol@localhost's roster")
+        item = roster_items(self.w.session, carol).get(ALICE_CAL)
+        self.assertIsNotNone(item, "the calendar JID is not in carol's roster")
+        self.assertEqual(item.get("subscription"), "to")
+        ans = self.w.session.iq(self.w.alice, None,
+                                f"<query xmlns='{ROSTER_NS}'><item jid='carol@localhost' "
+                                "subscription='remove'/></query>", itype="set")
+        self.assertEqual(ans["type"], "result")
+        self.w.component.wait_log(r"alice@localhost: roster changed: 0 contact\(s\) added to "
+                                  r"provision, 1 gone \(1 calendar item\(s\) to remove\)")
+        self.w.component.wait_log(r"alice@localhost: calendar removed from carol@localhost's "
+                                  r"roster")
+        self.assertNotIn(ALICE_CAL, roster_items(self.w.session, carol))
+        self.assertIn(ALICE_CAL, roster_items(self.w.session, self.w.bob))
+        # more checks pass without touching bob or admin
+        n = self.w.component.log().count("alice@localhost: roster checked: unchanged")
+        self.w.component.wait_log(r"alice@localhost: roster checked: unchanged", count=n + 2)
+        log = self.w.component.log()
+        self.assertNotIn("from admin@localhost's roster", log)
+        self.assertNotIn("from bob@localhost's roster", log)
+        self.assertEqual(log.count(f"{ALICE_CAL} added to bob@localhost's roster"), 1)
+
+    def test_5_disable_removes_the_item(self):
         self.w.disable()
         self.w.component.wait_log(r"alice@localhost: calendar removed from bob@localhost's "
                                   r"roster")

@@ -148,6 +148,7 @@ Test(config, minimal_file_takes_every_default)
     cr_assert_eq(c->only_while_online, 0);
     cr_assert_eq(c->respect_own_status, 0);
     cr_assert_eq(c->pep_activity, 0, "PEP activity is off unless the administrator turns it on");
+    cr_assert_eq(c->roster_check_interval, 3600);
     cr_assert_eq(c->log_level, CP_LOG_INFO);
     cp_config_free(c);
     free(p);
@@ -200,6 +201,7 @@ Test(config, every_key_parsed)
     cr_assert_eq(c->only_while_online, 1);
     cr_assert_eq(c->respect_own_status, 1);
     cr_assert_eq(c->pep_activity, 1);
+    cr_assert_eq(c->roster_check_interval, 600);
     cr_assert_eq(c->log_level, CP_LOG_DEBUG);
     cp_config_free(c);
     free(p);

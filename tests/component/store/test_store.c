@@ -1303,3 +1303,42 @@ Test(store, privileged_options_round_trip_and_count)
     cr_assert_eq(cp_store_user_privopts(store, "alice@example.com", &bad), CP_EINVAL);
     cp_store_close(store);
 }
+
+static int
+collect_item(const char *contact, enum cp_roster_method method, void *ud)
+{
+    struct jobs_seen *s = ud;
+    size_t used = strlen(s->text);
+    snprintf(s->text + used, sizeof(s->text) - used, "%s%s|%d", used ? " " : "", contact,
+             (int)method);
+    return 0;
+}
+
+/* The periodic roster check: enabled users whose roster was read get a re-read, spread over the
+ * interval; a user with provisioning still queued, a disabled one, or one never read do not. */
+Test(store, roster_recheck_spreads_rereads)
+{
+    struct cp_store *st = open_ok();
+    struct jobs_seen s = {{0}};
+    const char *users[] = {"alice@localhost", "bob@localhost", "carol@localhost", "dave@localhost",
+                           "eve@localhost"};
+    for (size_t i = 0; i < 5; i++)
+        cr_assert_eq(cp_store_user_enable(st, users[i], NULL), 0);
+    cr_assert_eq(cp_store_user_disable(st, "dave@localhost"), 0);
+    for (size_t i = 0; i < 4; i++) /* eve's roster was never read */
+        cr_assert_eq(cp_store_roster_item_set(st, users[i], "", CP_ROSTER_READ), 0);
+    cr_assert_eq(cp_store_roster_item_set(st, "alice@localhost", "zoe@localhost", CP_ROSTER_ITEM),
+                 0);
+    cr_assert_eq(cp_store_roster_job_put(st, "carol@localhost", "", CP_ROSTER_PROVISION), 0);
+    cr_assert_eq(cp_store_roster_job_defer(st, "carol@localhost", "", 5000), 0);
+    cr_assert_eq(cp_store_roster_recheck(st, 1000, 100), 2);
+    cr_assert_str_eq(jobs(st, 1000, &s), "alice@localhost||0");
+    cr_assert_str_eq(jobs(st, 1050, &s), "alice@localhost||0 bob@localhost||0");
+    cr_assert_eq(cp_store_roster_recheck(st, 1000, 100), 0,
+                 "re-reads still queued stay as they are");
+    cr_assert_str_eq(jobs(st, 4999, &s), "alice@localhost||0 bob@localhost||0");
+    s.text[0] = '\0';
+    cr_assert_eq(cp_store_roster_items_each(st, "alice@localhost", collect_item, &s), 0);
+    cr_assert_str_eq(s.text, "|0 zoe@localhost|1");
+    cp_store_close(st);
+}
