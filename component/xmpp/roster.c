@@ -34,6 +34,11 @@
  * the advertisement before concluding that none were granted. */
 #define GRACE_MS 2000
 #define DOMAINS_MAX 16
+/* Roster sets a domain may fail with a temporary error before any succeeded on this connection
+ * before it counts as refusing them: ejabberd 23.01 answers every privileged roster set with
+ * <internal-server-error type='wait'/> (its mod_roster looks up its own options for the
+ * component's domain and crashes), which reads like a passing failure. */
+#define SET_TRIES 3
 
 struct slot {
     struct cp_roster *r;
@@ -50,6 +55,8 @@ struct grant {
     char domain[CP_JID_PART_MAX + 1];
     struct cp_privileges p;
     bool set_refused; /* a roster set failed although granted: ejabberd before 23.10 */
+    bool set_worked;  /* a roster set succeeded on this connection */
+    int set_failed;   /* temporary roster set failures before any succeeded */
 };
 
 struct cp_roster {
@@ -555,6 +562,28 @@ add_refused(struct cp_roster *r, struct slot *s, const char *cond)
         ask_contact(r, s->user, s->contact, cal, "the server refused the roster change");
 }
 
+enum temporary { TEMP_DEFER, TEMP_RETRY, TEMP_REFUSED };
+
+/* A temporary error answered the request of slot S: a read, or a set on a domain where one
+ * worked, is deferred; a set where none has worked yet on this connection is tried again at
+ * once, and the SET_TRIES-th failure means the server refuses them. */
+static enum temporary
+temporary(struct cp_roster *r, struct slot *s)
+{
+    struct grant *g = (struct grant *)grant_of(r, s->contact);
+    if (s->op == CP_ROSTER_PROVISION || !g || g->set_worked)
+        return TEMP_DEFER;
+    return ++g->set_failed >= SET_TRIES ? TEMP_REFUSED : TEMP_RETRY;
+}
+
+static void
+set_worked(struct cp_roster *r, struct slot *s)
+{
+    struct grant *g = (struct grant *)grant_of(r, s->contact);
+    if (g)
+        g->set_worked = true;
+}
+
 static int
 on_result(xmpp_conn_t *conn, xmpp_stanza_t *stanza, void *ud)
 {
@@ -574,15 +603,19 @@ on_result(xmpp_conn_t *conn, xmpp_stanza_t *stanza, void *ud)
     event_del(s->timer);
     char cond[64];
     const char *etype;
+    enum temporary temp;
     bool ok = !cp_stanza_error(stanza, cond, sizeof(cond), &etype);
     if (ok && s->op == CP_ROSTER_PROVISION) {
         roster_read(r, s, stanza);
     } else if (ok && s->op == CP_ROSTER_ADD) {
+        set_worked(r, s);
         item_added(r, s);
     } else if (s->op == CP_ROSTER_REMOVE && (ok || strcmp(cond, "item-not-found") == 0)) {
+        set_worked(r, s);
         item_removed(r, s); /* already gone counts as done */
-    } else if (strcmp(etype, "wait") == 0) {
-        defer(r, s, cond);
+    } else if (strcmp(etype, "wait") == 0 && (temp = temporary(r, s)) != TEMP_REFUSED) {
+        if (temp == TEMP_DEFER)
+            defer(r, s, cond); /* TEMP_RETRY: the job stays due, the pump sends it again */
     } else if (s->op == CP_ROSTER_ADD) {
         add_refused(r, s, cond);
     } else {
@@ -831,6 +864,8 @@ cp_roster_on_message(struct cp_roster *r, xmpp_stanza_t *message)
     snprintf(r->grants[i].domain, sizeof(r->grants[i].domain), "%s", from);
     r->grants[i].p = p;
     r->grants[i].set_refused = false;
+    r->grants[i].set_worked = false;
+    r->grants[i].set_failed = 0;
     char what[160];
     cp_privilege_describe(&p, what, sizeof(what));
     cp_log_info("privilege", "%s grants %s (%s)%s", from, what,

@@ -58,6 +58,25 @@ def wait_port(port, timeout=TIMEOUT):
 # The XEP-0356 grants docs/privileges.md gives for Prosody's mod_privilege (prosody-modules).
 PRIVILEGES_FULL = 'roster = "both"; message = "outgoing"; presence = "roster";'
 
+# The same grants for ejabberd's mod_privilege, as docs/privileges.md gives them: an ACL that
+# matches the component alone, and an access rule allowing it.
+EJABBERD_PRIVILEGES = f"""
+acl:
+  calendar_component:
+    server: {COMPONENT}
+access_rules:
+  calendar_component:
+    allow: calendar_component
+"""
+EJABBERD_PRIVILEGE_MODULE = """  mod_privilege:
+    roster:
+      both: calendar_component
+    message:
+      outgoing: calendar_component
+    presence:
+      roster: calendar_component
+"""
+
 
 class Prosody:
     """A private Prosody with two virtual hosts and the calendar component.
@@ -146,8 +165,10 @@ class Ejabberd:
     ERL_LIBS = "/usr/lib/x86_64-linux-gnu"  # where Debian installs ejabberd's applications
     START_TIMEOUT = 90  # an Erlang VM starting ejabberd on a loaded 2-core machine
 
-    def __init__(self, workdir, secret=SECRET):
+    def __init__(self, workdir, secret=SECRET, privileges=False):
+        """PRIVILEGES: grant the component EJABBERD_PRIVILEGES with mod_privilege (XEP-0356)."""
         self.dir = os.path.join(workdir, "ejabberd")
+        self.privileges = privileges
         self.spool = os.path.join(self.dir, "spool")
         self.logdir = os.path.join(self.dir, "log")
         for d in (self.spool, self.logdir):
@@ -168,6 +189,8 @@ class Ejabberd:
 
     def _write_config(self):
         # JSON strings are YAML strings: quoting the secret this way is always safe.
+        acl = EJABBERD_PRIVILEGES if self.privileges else ""
+        module = EJABBERD_PRIVILEGE_MODULE if self.privileges else ""
         with open(self.cfg, "w") as f:
             f.write(f"""
 hosts:
@@ -197,10 +220,10 @@ listen:
     hosts:
       {COMPONENT}:
         password: {json.dumps(self.secret)}
-modules:
+{acl}modules:
   mod_roster: {{}}
   mod_disco: {{}}
-""")
+{module}""")
 
     def _env(self):
         env = dict(os.environ)

@@ -190,6 +190,59 @@ class EjabberdTest(unittest.TestCase):
         self.assertIn("sent unavailable to 1 subscriptions", self.component.log())
 
 
+
+class EjabberdPrivilegeTest(unittest.TestCase):
+    """ejabberd 23.01's mod_privilege (XEP-0356 privilege:1) with the grants docs/privileges.md
+    gives: the component reads alice's roster, ejabberd refuses the privileged roster set, the
+    component sees it and asks bob to subscribe instead; bob accepts and subscribes back, and
+    then gets the calendar's presence."""
+
+    def test_roster_read_set_refused_fallback_subscribe(self):
+        import engine_env as env  # slixmpp's ad-hoc plugin; after the skip check
+        ws = h.Workspace("ejd-privilege")
+        server = h.Ejabberd(ws.dir, privileges=True)
+        component = session = None
+        failed = True
+        try:
+            server.start()
+            component = h.Component(ws.dir, server)
+            component.start()
+            session = h.Session(server)
+            alice = session.client("alice")
+            bob = session.client("bob")
+            ans = session.iq(alice, None, "<query xmlns='jabber:iq:roster'><item "
+                             "jid='bob@localhost' name='Bob'/></query>", itype="set")
+            self.assertEqual(ans["type"], "result")
+            component.wait_log(r"privilege: localhost grants roster both, message outgoing, "
+                               r"presence roster, .*\(urn:xmpp:privilege:1\)")
+            done = env.command(session, alice, "enable")
+            self.assertEqual(done["command"]["status"], "completed", done)
+            component.wait_log(r"alice@localhost: roster read: 1 contact\(s\) on served "
+                               r"domains to provision")
+            component.wait_log(r"the server refuses roster changes on localhost \(")
+            component.wait_log(r"alice@localhost: asked bob@localhost to subscribe to "
+                               r"alice@calendar\.localhost \(the server refused the roster "
+                               r"change\)")
+            session.wait_for(lambda: h.calendar_presences(bob, ptype="subscribe"),
+                             what="the subscription request at bob")
+            # bob accepts and subscribes back, as his client offers him to
+            bob.send_presence(pto=CAL_ALICE, ptype="subscribed")
+            bob.send_presence(pto=CAL_ALICE, ptype="subscribe")
+            component.wait_log(r"bob@localhost subscribed to alice@calendar\.localhost")
+            session.wait_for(lambda: h.calendar_presences(bob, ptype="unavailable"),
+                             what="alice's calendar presence at bob")
+            failed = False
+        finally:
+            if session:
+                session.close()
+            if component:
+                component.stop()
+            server.stop()
+            if failed:
+                print(server.log()[-4000:])
+            ws.keep = failed
+            ws.cleanup()
+
 if __name__ == "__main__":
     if not (shutil.which("erl") and os.path.isdir(os.path.join(h.Ejabberd.ERL_LIBS,
                                                                "ejabberd-23.01"))):
