@@ -23,12 +23,17 @@ hook_config(void *ud)
 
 /* The engine starts or stops the user and queues its presence; the queue is paced, so a
  * users-enable of 10,000 users never holds the loop. */
+void
+cp_daemon_user_changed(struct cp_daemon *d, const char *user_jid)
+{
+    cp_engine_user_changed(d->engine, user_jid);
+    cp_roster_user_changed(d->roster, user_jid);
+}
+
 static void
 hook_user_changed(void *ud, const char *user_jid)
 {
-    struct cp_daemon *d = ud;
-    cp_engine_user_changed(d->engine, user_jid);
-    cp_roster_user_changed(d->roster, user_jid);
+    cp_daemon_user_changed(ud, user_jid);
 }
 
 static int

@@ -69,6 +69,9 @@ void cp_daemon_gateway_free(struct cp_daemon *d);
 /* What USER_JID's calendar JID shows now (from the engine). */
 void cp_daemon_presence(struct cp_daemon *d, const char *user_jid, struct cp_cal_presence *out);
 
+/* USER_JID was enabled, disabled or changed settings (an ad-hoc command, or the control
+ * socket): the engine starts or stops it, and its contacts' rosters follow (XEP-0356). */
+void cp_daemon_user_changed(struct cp_daemon *d, const char *user_jid);
 /* Queues USER_JID's presence to all its subscribers, paced by the send queue. */
 void cp_daemon_queue_publish(struct cp_daemon *d, const char *user_jid);
 

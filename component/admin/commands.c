@@ -139,15 +139,16 @@ cmd_data_end(struct ctl_conn *c)
     ctl_schedule(c);
 }
 
-/* The engine queues each user's subscription and presence itself (its outbox is paced); this
- * only keeps one loop turn from starting 100,000 users at once. */
+/* The engine queues each user's subscription and presence itself (its outbox is paced), and
+ * the roster provisioning its queue; this only keeps one loop turn from starting 100,000 users
+ * at once. */
 static void
 step_tell(struct ctl_conn *c)
 {
     struct cp_users_batch *b = &c->batch;
     size_t end = c->told + CTL_USERS_PER_TURN < b->n ? c->told + CTL_USERS_PER_TURN : b->n;
     for (; c->told < end; c->told++)
-        cp_engine_user_changed(c->a->d->engine, b->lines[c->told].jid);
+        cp_daemon_user_changed(c->a->d, b->lines[c->told].jid);
     if (c->told < b->n) {
         ctl_schedule(c);
         return;

@@ -11,6 +11,7 @@ Run with /usr/bin/python3 (slixmpp)."""
 
 import os
 import re
+import subprocess
 import sys
 import unittest
 
@@ -20,6 +21,7 @@ from engine_env import cal_jid, h  # noqa: E402
 
 ROSTER_NS = "jabber:iq:roster"
 ALICE_CAL = cal_jid("alice")
+CTL = os.path.join(h.BUILD_ROOT, "component", "tools", "calpresence-ctl")
 
 
 def roster_set(session, client, jid, name):
@@ -196,6 +198,25 @@ class PrivilegedTest(unittest.TestCase):
         self.w.disable()
         self.w.component.wait_log(r"alice@localhost: calendar removed from bob@localhost's "
                                   r"roster")
+        self.assertNotIn(ALICE_CAL, roster_items(self.w.session, self.w.bob))
+
+    def test_6_ctl_users_enable_provisions(self):
+        """calpresence-ctl users enable / disable (the bulk path) provisions like the ad-hoc
+        command."""
+        path = os.path.join(self.w.ws.dir, "users.txt")
+        with open(path, "w") as f:
+            f.write("alice@localhost,alice@example.com\n")
+        subprocess.run([CTL, "-c", self.w.component.conf, "users", "enable", path], check=True,
+                       stdout=subprocess.DEVNULL, timeout=h.TIMEOUT)
+        self.w.component.wait_log(rf"alice@localhost: {re.escape(ALICE_CAL)} added to "
+                                  r"bob@localhost's roster", count=2)
+        self.assertIn(ALICE_CAL, roster_items(self.w.session, self.w.bob))
+        with open(path, "w") as f:
+            f.write("alice@localhost\n")
+        subprocess.run([CTL, "-c", self.w.component.conf, "users", "disable", path],
+                       check=True, stdout=subprocess.DEVNULL, timeout=h.TIMEOUT)
+        self.w.component.wait_log(r"alice@localhost: calendar removed from bob@localhost's "
+                                  r"roster", count=2)
         self.assertNotIn(ALICE_CAL, roster_items(self.w.session, self.w.bob))
 
 
