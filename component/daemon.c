@@ -450,8 +450,7 @@ cp_daemon_run(struct cp_config *cfg)
     d.sig_hup = evsignal_new(d.base, SIGHUP, on_hup, &d);
     d.housekeeping = event_new(d.base, -1, EV_PERSIST, on_housekeeping, &d);
     if (!d.xmpp || !d.roster || !d.own || !d.pep || !d.adhoc || gw != 0 || !d.sig_term ||
-        !d.sig_int ||
-        !d.sig_hup || !d.housekeeping) {
+        !d.sig_int || !d.sig_hup || !d.housekeeping) {
         cp_log_error("main", "out of memory at start-up");
         daemon_free(&d);
         return 1;
