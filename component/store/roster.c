@@ -125,13 +125,7 @@ cp_store_roster_jobs_count(struct cp_store *store)
         cp_store_stmt(store, CP_ST_ROSTER_JOBS_COUNT, "SELECT count(*) FROM roster_jobs", NULL);
     if (!stmt)
         return CP_EIO;
-    long count = CP_EIO;
-    if (sqlite3_step(stmt) == SQLITE_ROW)
-        count = (long)sqlite3_column_int64(stmt, 0);
-    else
-        cp_store_fail(store, NULL, "cannot count roster operations");
-    cp_store_stmt_done(stmt);
-    return count;
+    return cp_store_stmt_count(store, stmt, NULL, "cannot count roster operations");
 }
 
 int

@@ -284,6 +284,19 @@ cp_store_stmt_done(sqlite3_stmt *stmt)
     sqlite3_clear_bindings(stmt);
 }
 
+long
+cp_store_stmt_count(struct cp_store *store, sqlite3_stmt *stmt, const char *subject,
+                    const char *what)
+{
+    long count = CP_EIO;
+    if (sqlite3_step(stmt) == SQLITE_ROW)
+        count = (long)sqlite3_column_int64(stmt, 0);
+    else
+        cp_store_fail(store, subject, what);
+    cp_store_stmt_done(stmt);
+    return count;
+}
+
 int
 cp_store_stmt_exec(struct cp_store *store, sqlite3_stmt *stmt, const char *subject,
                    const char *what)

@@ -76,6 +76,11 @@ sqlite3_stmt *cp_store_stmt(struct cp_store *store, enum cp_store_stmt_id id, co
                             const char *subject);
 void cp_store_stmt_done(sqlite3_stmt *stmt);
 
+/* Runs a cached, bound `SELECT count(*)` and finishes it: the count, or CP_EIO logged as
+ * `SUBJECT: WHAT`. */
+long cp_store_stmt_count(struct cp_store *store, sqlite3_stmt *stmt, const char *subject,
+                         const char *what);
+
 /* Runs a cached statement that returns no row (SQLITE_DONE); returns 0 or CP_EIO, logged. */
 int cp_store_stmt_exec(struct cp_store *store, sqlite3_stmt *stmt, const char *subject,
                        const char *what);

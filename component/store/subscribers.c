@@ -96,13 +96,7 @@ cp_store_subscribers_count(struct cp_store *store, const char *user_jid)
         return CP_EIO;
     if (user_jid)
         cp_store_bind_text(stmt, 1, user_jid);
-    long count = CP_EIO;
-    if (sqlite3_step(stmt) == SQLITE_ROW)
-        count = (long)sqlite3_column_int64(stmt, 0);
-    else
-        cp_store_fail(store, user_jid, "cannot count subscribers");
-    cp_store_stmt_done(stmt);
-    return count;
+    return cp_store_stmt_count(store, stmt, user_jid, "cannot count subscribers");
 }
 
 long
@@ -115,11 +109,5 @@ cp_store_subscriptions_of(struct cp_store *store, const char *subscriber)
     if (!stmt)
         return CP_EIO;
     cp_store_bind_text(stmt, 1, subscriber);
-    long count = CP_EIO;
-    if (sqlite3_step(stmt) == SQLITE_ROW)
-        count = (long)sqlite3_column_int64(stmt, 0);
-    else
-        cp_store_fail(store, subscriber, "cannot count subscriptions");
-    cp_store_stmt_done(stmt);
-    return count;
+    return cp_store_stmt_count(store, stmt, subscriber, "cannot count subscriptions");
 }

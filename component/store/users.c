@@ -392,13 +392,7 @@ cp_store_users_count(struct cp_store *store, bool enabled_only)
                      : cp_store_stmt(store, CP_ST_USERS_COUNT, "SELECT count(*) FROM users", NULL);
     if (!stmt)
         return CP_EIO;
-    long count = CP_EIO;
-    if (sqlite3_step(stmt) == SQLITE_ROW)
-        count = (long)sqlite3_column_int64(stmt, 0);
-    else
-        cp_store_fail(store, NULL, "cannot count users");
-    cp_store_stmt_done(stmt);
-    return count;
+    return cp_store_stmt_count(store, stmt, NULL, "cannot count users");
 }
 
 long
@@ -412,11 +406,6 @@ cp_store_users_privopts_count(struct cp_store *store)
                                        NULL);
     if (!stmt)
         return CP_EIO;
-    long count = CP_EIO;
-    if (sqlite3_step(stmt) == SQLITE_ROW)
-        count = (long)sqlite3_column_int64(stmt, 0);
-    else
-        cp_store_fail(store, NULL, "cannot count users with privileged-mode options");
-    cp_store_stmt_done(stmt);
-    return count;
+    return cp_store_stmt_count(store, stmt, NULL,
+                               "cannot count users with privileged-mode options");
 }
